@@ -1,0 +1,66 @@
+"""Settings: the only place that reads the environment (and ``.env``).
+
+Domain code never imports this module; the composition roots (``cli``, ``runtime``) build one
+``Settings`` and pass plain values down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from jobimporter import __version__
+
+
+class Settings(BaseSettings):
+    """Every knob, each an env var ``JOBIMPORTER_<NAME>`` except ``DATABASE_URL`` and ``REDIS_URL``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="JOBIMPORTER_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
+
+    data_dir: Path = Field(default=Path("data"), description="Embedded SQLite, Redis and logs live here.")
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "JOBIMPORTER_DATABASE_URL"),
+        description="sqlite:///path or postgresql://user:pass@host/db; default SQLite in the data dir.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "JOBIMPORTER_REDIS_URL"),
+        description="redis://host:port/db; default: a private Redis started in the data dir.",
+    )
+    sources: Path | None = Field(default=None, description="TOML file of [[feeds]]; default: the 9 built-in feeds.")
+    batch_size: int = Field(default=100, ge=1, le=10_000, description="Items per queued batch job.")
+    concurrency: int = Field(default=5, ge=1, le=256, description="Jobs each worker process runs at once.")
+    attempts: int = Field(default=3, ge=1, le=50, description="Tries per queued job before it is a dead letter.")
+    backoff_ms: int = Field(default=1000, ge=0, description="Base delay of the exponential retry backoff.")
+    job_timeout_s: float = Field(default=30.0, gt=0, description="Limit for one batch job attempt.")
+    feed_timeout_s: float = Field(default=300.0, gt=0, description="Limit for one fetch-and-parse attempt.")
+    connect_timeout_s: float = Field(default=10.0, gt=0, description="HTTP connect timeout.")
+    read_timeout_s: float = Field(default=30.0, gt=0, description="HTTP read timeout (between bytes).")
+    fetch_timeout_s: float = Field(default=120.0, gt=0, description="Total time allowed to download one feed.")
+    max_feed_bytes: int = Field(default=50 * 1024 * 1024, ge=1024, description="Size cap, enforced while streaming.")
+    user_agent: str = Field(
+        default=f"jobimporter/{__version__} (+https://github.com/jobimporter/jobimporter)",
+        description="Sent with every feed request.",
+    )
+    cron: str = Field(default="0 * * * *", description="When `run` imports all feeds (cron syntax, UTC).")
+    seen_refresh_s: float = Field(
+        default=86_400, ge=0, description="An unchanged job's last_seen is rewritten at most this often."
+    )
+    queue_prefix: str = Field(default="jobimporter", description="Prefix of BullMQ queue names in Redis.")
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+
+    @field_validator("database_url", "redis_url")
+    @classmethod
+    def _strip(cls, value: str | None) -> str | None:
+        return value.strip() or None if value else None
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'jobimporter.db').resolve()}"

@@ -1,0 +1,250 @@
+"""Records that flow between the stages: sources → raw items → job records → import history.
+
+All are immutable. ``JobRecord`` crosses Redis as JSON, so it is a pydantic model that the worker
+validates again on arrival; the others are plain frozen dataclasses or pydantic models for the API.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now in UTC; the only clock domain code uses."""
+    return datetime.now(UTC)
+
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, sorts like the time it encodes
+
+
+def new_id(prefix: str) -> str:
+    """A short, time-sortable, unique id such as ``run_01jd3k...``."""
+    value = (time.time_ns() // 1_000_000) << 40 | int.from_bytes(os.urandom(5), "big")
+    chars = []
+    for _ in range(18):
+        value, digit = divmod(value, 32)
+        chars.append(_ALPHABET[digit])
+    return f"{prefix}_{''.join(reversed(chars))}"
+
+
+# ---------------------------------------------------------------- sources
+
+
+class FeedFormat(StrEnum):
+    AUTO = "auto"
+    RSS = "rss"
+    ATOM = "atom"
+    JOBICY_JSON = "jobicy-json"
+
+
+class Priority(StrEnum):
+    NORMAL = "normal"
+    HIGH = "high"
+
+
+class FeedSource(BaseModel):
+    """One feed as configured (sources file or built-in defaults)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    url: str = Field(pattern=r"^https?://")
+    format: FeedFormat = FeedFormat.AUTO
+    enabled: bool = True
+    priority: Priority = Priority.NORMAL
+
+
+class Feed(FeedSource):
+    """A feed as stored: its id and the HTTP validators from its last complete import."""
+
+    id: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+# ---------------------------------------------------------------- parse → normalize
+
+
+@dataclass(frozen=True, slots=True)
+class RawItem:
+    """One item as the parser found it: text only, nothing cleaned or resolved yet.
+
+    ``position`` is the item's 1-based index in the document, used in failure reasons when the
+    item has no usable id.
+    """
+
+    position: int
+    guid: str | None = None
+    link: str | None = None
+    title: str | None = None
+    summary: str | None = None
+    content_html: str | None = None
+    published: str | None = None
+    updated: str | None = None
+    author: str | None = None
+    company: str | None = None
+    locations: tuple[str, ...] = ()
+    job_types: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    salary_min: str | None = None
+    salary_max: str | None = None
+    salary_currency: str | None = None
+    salary_period: str | None = None
+    logo_url: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class JobRecord(BaseModel):
+    """A normalized job listing, ready to store.
+
+    Identity: ``source`` (publisher host, e.g. ``jobicy.com``) plus ``external_id`` (the guid, else
+    the link, else ``sha256:<hash of title+content>``). ``key`` is a stable digest of both and is the
+    primary key everywhere. ``content_hash`` covers every normalized field below it and decides
+    updated vs unchanged.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str = Field(min_length=8, max_length=64)
+    source: str = Field(min_length=1, max_length=255)
+    external_id: str = Field(min_length=1, max_length=2048)
+    title: str = Field(min_length=1, max_length=1000)
+    company: str | None = None
+    locations: list[str] = Field(default_factory=list)
+    job_types: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    description_html: str = ""
+    description_text: str = ""
+    url: str | None = None
+    published_at: datetime | None = None
+    salary_min: float | None = None
+    salary_max: float | None = None
+    salary_currency: str | None = None
+    salary_period: str | None = None
+    logo_url: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+    content_hash: str = Field(min_length=8, max_length=64)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFailure:
+    """Why one item failed. ``external_id`` is the item's id, or ``item #N`` when it has none."""
+
+    external_id: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"external_id": self.external_id, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    """What one batch did to the store; ``failures`` explains every ``failed``."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    failures: tuple[ItemFailure, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return self.new + self.updated + self.unchanged + self.failed
+
+    def __add__(self, other: UpsertResult) -> UpsertResult:
+        return UpsertResult(
+            new=self.new + other.new,
+            updated=self.updated + other.updated,
+            unchanged=self.unchanged + other.unchanged,
+            failed=self.failed + other.failed,
+            failures=self.failures + other.failures,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BatchKey:
+    """Names one batch of one feed's import entry. Batch 0 holds items that failed before queueing."""
+
+    entry_id: str
+    batch_no: int
+
+    def __str__(self) -> str:
+        return f"{self.entry_id}:{self.batch_no}"
+
+
+# ---------------------------------------------------------------- import history
+
+
+class Trigger(StrEnum):
+    CRON = "cron"
+    MANUAL = "manual"
+    CLI = "cli"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"  # every feed completed or not_modified, no item failed
+    PARTIAL = "partial"  # finished, but some feed or item failed
+    FAILED = "failed"  # every feed failed
+
+
+class EntryStatus(StrEnum):
+    QUEUED = "queued"
+    FETCHING = "fetching"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    NOT_MODIFIED = "not_modified"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (EntryStatus.COMPLETED, EntryStatus.FAILED, EntryStatus.NOT_MODIFIED)
+
+
+class ImportEntry(BaseModel):
+    """One feed's part of one run: the exact counts and every failure reason.
+
+    Invariant for a completed entry: ``total_fetched == new + updated + unchanged + failed``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    run_id: str
+    feed_id: str
+    url: str
+    name: str
+    status: EntryStatus = EntryStatus.QUEUED
+    http_status: int | None = None
+    bytes: int | None = None
+    duration_s: float | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    total_fetched: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    batches: int = 0
+    failures: list[dict[str, str]] = Field(default_factory=list)
+    error: str | None = None
+
+
+class ImportRun(BaseModel):
+    """One import run over a set of feeds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    trigger: Trigger
+    status: RunStatus = RunStatus.RUNNING
+    started_at: datetime
+    finished_at: datetime | None = None
+    feeds: list[ImportEntry] = Field(default_factory=list)

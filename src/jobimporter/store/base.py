@@ -1,0 +1,216 @@
+"""The storage port. Docstrings here are the contract every backend honours; the contract test suite
+(``tests/contract/test_store.py``) runs unchanged over each backend.
+
+Backends: ``SQLStore`` (SQLite, PostgreSQL) now, MongoDB later. Nothing in this contract assumes SQL:
+ids are strings made by the domain (``models.new_id``), job identity is ``JobRecord.key``, and every
+multi-step write is described by its effect, so a document store can meet it with ``bulk_write``
+plus a unique index.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypedDict
+
+from jobimporter.models import (
+    BatchKey,
+    EntryStatus,
+    Feed,
+    FeedSource,
+    ImportEntry,
+    ImportRun,
+    ItemFailure,
+    JobRecord,
+    UpsertResult,
+)
+
+
+class EntryChanges(TypedDict, total=False):
+    """Fields of an import entry that ``update_entry`` may set."""
+
+    status: EntryStatus
+    http_status: int | None
+    bytes: int | None
+    duration_s: float | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    total_fetched: int
+    batches: int
+    error: str | None
+
+
+class StoredJob(TypedDict):
+    """A job as the store returns it: the record plus what the store tracks about it."""
+
+    record: JobRecord
+    first_seen: datetime
+    last_seen: datetime
+    last_changed: datetime
+    feed_ids: list[str]
+
+
+class JobStore(ABC):
+    """Where jobs, feeds and import history live.
+
+    Lifecycle: ``await store.start()`` (connects, creates or migrates the schema), then use, then
+    ``await store.aclose()``; ``async with store:`` does both. A backend built from a URL owns and
+    closes its engine/client; one handed an engine/client leaves it open.
+
+    Errors: every method raises ``StoreError`` (``transient=True`` when a retry may succeed: lost
+    connection, deadlock, serialization failure, timeout) and never a driver exception. Lookups of a
+    missing id raise ``NotFound``.
+    """
+
+    async def __aenter__(self) -> JobStore:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Connect and bring the schema to the current version. Safe to call from several processes at
+        once (concurrent migrations are serialized)."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Release connections this store created."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Round-trip to the database; raises ``StoreError`` when it is unreachable."""
+
+    # ------------------------------------------------------------ feeds
+
+    @abstractmethod
+    async def sync_feeds(self, sources: Sequence[FeedSource]) -> list[Feed]:
+        """Make the stored feeds match ``sources`` by URL: add new ones (with fresh ids), update name,
+        format, enabled and priority of existing ones, keep their ids and HTTP validators. Feeds not in
+        ``sources`` are left as they are. Returns the feeds for ``sources`` in the same order."""
+
+    @abstractmethod
+    async def list_feeds(self, *, enabled_only: bool = False) -> list[Feed]:
+        """All feeds ordered by name, then URL."""
+
+    @abstractmethod
+    async def get_feed(self, feed_id: str) -> Feed:
+        """One feed; ``NotFound`` if absent."""
+
+    @abstractmethod
+    async def save_feed_validators(self, feed_id: str, etag: str | None, last_modified: str | None) -> None:
+        """Remember the ETag / Last-Modified of the feed's last *complete* import, for conditional GET."""
+
+    # ------------------------------------------------------------ runs and entries
+
+    @abstractmethod
+    async def create_run(self, run: ImportRun) -> None:
+        """Store a new run together with its entries (``run.feeds``), atomically."""
+
+    @abstractmethod
+    async def get_run(self, run_id: str) -> ImportRun:
+        """A run with its entries ordered as created; ``NotFound`` if absent."""
+
+    @abstractmethod
+    async def list_runs(self, *, limit: int = 20, offset: int = 0) -> list[ImportRun]:
+        """Runs newest first (by ``started_at``, then id), each with its entries."""
+
+    @abstractmethod
+    async def get_entry(self, entry_id: str) -> ImportEntry:
+        """One entry; ``NotFound`` if absent."""
+
+    @abstractmethod
+    async def update_entry(self, entry_id: str, changes: EntryChanges) -> ImportEntry:
+        """Set the given fields and return the entry. An entry in a final status is not moved back to
+        a non-final one (the update is ignored and the stored entry returned); this keeps a late or
+        re-delivered message from undoing a finished entry."""
+
+    @abstractmethod
+    async def finalize_entry(
+        self,
+        entry_id: str,
+        *,
+        status: EntryStatus,
+        finished_at: datetime,
+        error: str | None = None,
+        missing_batches: Sequence[tuple[int, int, str]] = (),
+    ) -> ImportEntry:
+        """Close an entry: its counts and failures become the sum of its recorded batches (see
+        ``upsert_batch``), plus, for each ``(batch_no, item_count, reason)`` in ``missing_batches`` that
+        has no recorded result, ``item_count`` failed items with that reason. Sets ``status``,
+        ``finished_at``, ``error`` and ``duration_s`` (from ``started_at``). Idempotent: calling it
+        again recomputes the same figures."""
+
+    @abstractmethod
+    async def finalize_run_if_done(self, run_id: str, finished_at: datetime) -> ImportRun | None:
+        """If every entry of the run is final and the run is still ``running``, set its status
+        (``completed`` when all entries completed or were not modified and no item failed, ``failed``
+        when every entry failed, else ``partial``) and ``finished_at``, and return it. Otherwise return
+        ``None``. Exactly one of several concurrent callers gets the run back."""
+
+    # ------------------------------------------------------------ jobs
+
+    @abstractmethod
+    async def upsert_batch(
+        self,
+        key: BatchKey,
+        feed_id: str,
+        records: Sequence[JobRecord],
+        failures: Sequence[ItemFailure] = (),
+        *,
+        now: datetime,
+        seen_refresh_s: float = 86_400,
+    ) -> UpsertResult:
+        """Write one batch of one entry, exactly once, and report what happened to each record.
+
+        Effect, atomic per batch:
+        - a record whose ``key`` is not stored is inserted (``new``; first_seen = last_seen =
+          last_changed = ``now``);
+        - a stored record whose ``content_hash`` differs is overwritten (``updated``; last_changed and
+          last_seen = ``now``, first_seen kept);
+        - a stored record with the same ``content_hash`` is ``unchanged`` and is not written at all,
+          except that last_seen is refreshed when older than ``seen_refresh_s``;
+        - the job is linked to ``feed_id`` (the set of feeds it was seen in);
+        - ``failures`` (items that failed before reaching the store) count as ``failed``;
+        - a record the database refuses fails alone with the reason; the rest of the batch is written.
+
+        Exactly once: the result is recorded under ``key`` in the same transaction. Calling again with a
+        key already recorded writes nothing and returns the recorded result, even from a concurrent
+        caller. Correct under concurrent batches that share keys: each key is ``new`` in exactly one.
+        """
+
+    @abstractmethod
+    async def batch_results(self, entry_id: str) -> dict[int, UpsertResult]:
+        """The recorded result of each batch of an entry, by batch number."""
+
+    @abstractmethod
+    async def get_job(self, key: str) -> StoredJob:
+        """One job by ``JobRecord.key``; ``NotFound`` if absent."""
+
+    @abstractmethod
+    async def list_jobs(self, *, limit: int = 50, offset: int = 0, feed_id: str | None = None) -> list[StoredJob]:
+        """Jobs, most recently changed first; only those seen in ``feed_id`` when given."""
+
+    @abstractmethod
+    async def count_jobs(self, *, feed_id: str | None = None) -> int:
+        """How many jobs are stored (seen in ``feed_id`` when given)."""
+
+    @abstractmethod
+    async def job_hashes(self, keys: Sequence[str]) -> dict[str, str]:
+        """``content_hash`` by key for the stored ones among ``keys`` (for tests and diagnostics)."""
+
+
+def describe(result: UpsertResult) -> dict[str, Any]:
+    """A JSON-friendly form of an UpsertResult (used in queue return values and events)."""
+    return {
+        "new": result.new,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "failed": result.failed,
+        "failures": [f.to_dict() for f in result.failures],
+    }

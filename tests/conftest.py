@@ -1,0 +1,25 @@
+"""Shared fixtures. Real servers only: a private Redis, a private PostgreSQL, a local feed server.
+
+Each plugin module owns one server; this file only wires them in and cleans the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+pytest_plugins = [
+    "plugins.postgres",
+    "plugins.feedserver",
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts without our settings or proxies in the environment (httpx's habit)."""
+    for name in list(os.environ):
+        if name.startswith("JOBIMPORTER_") or name in ("DATABASE_URL", "REDIS_URL") or name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name, raising=False)
+    yield
