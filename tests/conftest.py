@@ -13,6 +13,7 @@ import pytest
 pytest_plugins = [
     "plugins.postgres",
     "plugins.feedserver",
+    "plugins.redis",
 ]
 
 

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     seen_refresh_s: float = Field(
         default=86_400, ge=0, description="An unchanged job's last_seen is rewritten at most this often."
     )
+    lock_duration_ms: int = Field(default=30_000, ge=1000, description="BullMQ job lock; a dead worker's job is retaken after it lapses.")
+    stalled_interval_ms: int = Field(default=30_000, ge=1000, description="How often workers look for stalled jobs.")
     queue_prefix: str = Field(default="jobimporter", description="Prefix of BullMQ queue names in Redis.")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
 

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypedDict
+from typing import Any, Self, TypedDict
 
 from jobimporter.models import (
     BatchKey,
@@ -64,7 +64,7 @@ class JobStore(ABC):
     missing id raise ``NotFound``.
     """
 
-    async def __aenter__(self) -> JobStore:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

@@ -1,0 +1,220 @@
+"""The ``jobimporter`` command: import once, show history, or run the long-lived service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.logging import RichHandler
+from rich.table import Table
+
+from jobimporter.config import Settings
+from jobimporter.errors import ImporterError
+from jobimporter.events import BatchProcessed, EntryChanged, Event
+from jobimporter.models import ImportRun, Trigger
+from jobimporter.runs import start_run, wait_for_run
+from jobimporter.runtime import Runtime
+from jobimporter.sources import load_sources
+
+app = typer.Typer(help="Keep a job board's database in step with external job feeds.", no_args_is_help=True)
+stdout = Console()
+stderr = Console(stderr=True)
+log = logging.getLogger("jobimporter.cli")
+
+SourcesOption = Annotated[
+    Path | None, typer.Option("--sources", help="TOML file of [[feeds]] (default: $JOBIMPORTER_SOURCES or built-in).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def main() -> None:
+    app()
+
+
+def _settings(sources: Path | None) -> Settings:
+    settings = Settings()
+    return settings.model_copy(update={"sources": sources}) if sources else settings
+
+
+def _setup_logging(level: str) -> None:
+    handler = RichHandler(console=stderr, show_path=False, rich_tracebacks=False)
+    logging.basicConfig(level=level.upper(), format="%(message)s", handlers=[handler], force=True)
+    for noisy in ("httpx", "httpcore", "bullmq", "alembic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"jobimporter: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+# ---------------------------------------------------------------- import
+
+
+@app.command("import")
+def import_command(sources: SourcesOption = None, as_json: JsonOption = False) -> None:
+    """Import every enabled feed once, with live progress, then print the summary."""
+    settings = _settings(sources)
+    _setup_logging(settings.log_level if settings.log_level.upper() != "INFO" else "WARNING")
+    try:
+        run = asyncio.run(_import_once(settings, live=stderr.is_terminal and not as_json))
+    except ImporterError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        typer.echo(json.dumps(run_json(run), indent=2))
+    else:
+        stdout.print(summary_table(run))
+
+
+async def _import_once(settings: Settings, *, live: bool) -> ImportRun:
+    sources = load_sources(settings.sources)
+    async with Runtime(settings, workers=True) as runtime:
+        ctx = runtime.ctx
+        feeds = [f for f in await ctx.store.sync_feeds(sources) if f.enabled]
+        after = await ctx.events.last_id()
+        run = await start_run(ctx, feeds, Trigger.CLI)
+        if not live:
+            return await wait_for_run(ctx, run.run_id, after)
+        progress = _Progress(run)
+        with Live(progress.table(), console=stderr, refresh_per_second=8, transient=True) as view:
+
+            def on_event(event: Event) -> None:
+                progress.apply(event)
+                view.update(progress.table())
+
+            return await wait_for_run(ctx, run.run_id, after, on_event)
+
+
+class _Progress:
+    """Running per-feed counts for the live view, fed by events."""
+
+    def __init__(self, run: ImportRun) -> None:
+        self.rows: dict[str, dict[str, Any]] = {
+            e.id: {"name": e.name, "status": e.status.value, "new": 0, "updated": 0, "unchanged": 0, "failed": 0}
+            for e in run.feeds
+        }
+
+    def apply(self, event: Event) -> None:
+        if isinstance(event, EntryChanged) and event.entry_id in self.rows:
+            row = self.rows[event.entry_id]
+            row["status"] = event.status
+            if event.status in ("completed", "failed", "not_modified"):
+                row.update(new=event.new, updated=event.updated, unchanged=event.unchanged, failed=event.failed)
+        elif isinstance(event, BatchProcessed) and event.entry_id in self.rows:
+            row = self.rows[event.entry_id]
+            for key in ("new", "updated", "unchanged", "failed"):
+                row[key] += getattr(event, key)
+
+    def table(self) -> Table:
+        table = Table(title="Importing…", expand=False)
+        for column in ("feed", "status", "new", "updated", "unchanged", "failed"):
+            table.add_column(column, justify="left" if column in ("feed", "status") else "right")
+        for row in self.rows.values():
+            table.add_row(row["name"], row["status"], *(str(row[k]) for k in ("new", "updated", "unchanged", "failed")))
+        return table
+
+
+def run_json(run: ImportRun) -> dict[str, Any]:
+    """The documented JSON shape of a run (``import --json``, ``history --json``)."""
+    return run.model_dump(mode="json")
+
+
+def summary_table(run: ImportRun) -> Table:
+    title = f"Run {run.run_id} ({run.trigger.value}): {run.status.value}"
+    table = Table(title=title)
+    for column in ("feed", "status", "http", "fetched", "new", "updated", "unchanged", "failed", "reason"):
+        numeric = column in ("http", "fetched", "new", "updated", "unchanged", "failed")
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+    for e in run.feeds:
+        reason = e.error or (e.failures[0]["reason"] if e.failures else "")
+        table.add_row(
+            e.name, e.status.value, str(e.http_status or ""), str(e.total_fetched), str(e.new),
+            str(e.updated), str(e.unchanged), str(e.failed), reason,
+        )  # fmt: skip
+    return table
+
+
+# ---------------------------------------------------------------- history
+
+
+@app.command("history")
+def history_command(
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="How many runs, newest first.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Show past import runs, newest first."""
+    settings = Settings()
+    _setup_logging("WARNING")
+    try:
+        runs = asyncio.run(_history(settings, limit))
+    except ImporterError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        typer.echo(json.dumps([run_json(r) for r in runs], indent=2))
+        return
+    table = Table(title="Import history")
+    for column in ("run", "trigger", "status", "started", "feeds", "fetched", "new", "updated", "unchanged", "failed"):
+        table.add_column(column)
+    for r in runs:
+        sums = [sum(getattr(e, k) for e in r.feeds) for k in ("total_fetched", "new", "updated", "unchanged", "failed")]
+        table.add_row(r.run_id, r.trigger.value, r.status.value, r.started_at.isoformat(timespec="seconds"),
+                      str(len(r.feeds)), *map(str, sums))  # fmt: skip
+    stdout.print(table)
+
+
+async def _history(settings: Settings, limit: int) -> list[ImportRun]:
+    from jobimporter.store import create_store  # the store alone: no Redis needed to read history
+
+    async with create_store(settings.resolved_database_url()) as store:
+        return await store.list_runs(limit=limit)
+
+
+# ---------------------------------------------------------------- run
+
+
+@app.command("run")
+def run_command(sources: SourcesOption = None) -> None:
+    """The long-running service: workers plus the cron schedule, until SIGTERM or Ctrl-C."""
+    settings = _settings(sources)
+    _setup_logging(settings.log_level)
+    try:
+        asyncio.run(_serve(settings))
+    except ImporterError as exc:
+        _fail(str(exc))
+
+
+async def _serve(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Runtime(settings, workers=True, schedule=True) as runtime:
+        feeds = await runtime.ctx.store.sync_feeds(load_sources(settings.sources))
+        log.info(
+            "jobimporter running: %d feeds, database %s, redis %s; Ctrl-C to stop",
+            len(feeds), _redact(settings.resolved_database_url()), _redact(runtime.redis_url),
+        )  # fmt: skip
+        await stop.wait()
+        log.info("stopping: letting active jobs finish")
+    log.info("stopped")
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a URL before logging it."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

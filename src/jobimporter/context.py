@@ -1,0 +1,26 @@
+"""What every queued job needs, built once per process by the composition root and handed in (arq's ``ctx``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from jobimporter.events import EventBus
+from jobimporter.fetch import FetchLimits
+from jobimporter.queue import Queues, RetryPolicy
+from jobimporter.store.base import JobStore
+
+
+@dataclass(frozen=True, slots=True)
+class ImportContext:
+    store: JobStore
+    queues: Queues
+    events: EventBus
+    http: httpx.AsyncClient
+    limits: FetchLimits
+    policy: RetryPolicy
+    batch_size: int
+    seen_refresh_s: float
+    spool_dir: Path

@@ -1,0 +1,301 @@
+"""The feed job: fetch → parse → normalize → fan out batch jobs; then, once every batch has settled,
+finalize the feed's import entry (and the run, when it was the last entry).
+
+One BullMQ job does both steps. After the fan-out it stores ``step = "finalize"`` in its data and
+waits for its children (``moveToWaitingChildren``); BullMQ runs it again when the last child
+completes or fails for good. No polling.
+
+Failure rules:
+- a transient fetch error (timeout, connection, 429, 5xx) is retried with exponential backoff,
+  never sooner than the server's Retry-After; after the last attempt the entry fails with the reason;
+- a permanent one (404, 410, not a feed, too large) fails the entry at once (UnrecoverableError);
+- a parse error mid-document fails the entry with the reason, keeping the items read before it;
+- an invalid item, or a duplicate of an earlier item in the same document, fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any, BinaryIO, cast
+
+from bullmq.custom_errors import UnrecoverableError, WaitingChildrenError
+from pydantic import ValidationError
+
+from jobimporter.context import ImportContext
+from jobimporter.errors import FeedError, FetchError, FetchHTTPError, ItemError
+from jobimporter.fetch import FetchResult, fetch_feed
+from jobimporter.models import (
+    BatchKey,
+    EntryStatus,
+    FeedFormat,
+    ImportEntry,
+    ItemFailure,
+    JobRecord,
+    Priority,
+    RawItem,
+    utcnow,
+)
+from jobimporter.normalize import normalize
+from jobimporter.parse import parse_feed
+from jobimporter.queue import BATCH_JOB, batch_job_id, batch_job_options
+from jobimporter.runs import finish_run_if_done, publish_entry
+from jobimporter.sources import publisher_host
+
+log = logging.getLogger(__name__)
+
+_BATCHES_PER_ENQUEUE = 10  # batch jobs sent to Redis per round trip
+
+
+@dataclass(slots=True)
+class FeedJobData:
+    """The feed job's data; it carries what the finalize step needs from the fan-out step."""
+
+    run_id: str
+    entry_id: str
+    feed_id: str
+    url: str
+    name: str
+    format: str = FeedFormat.AUTO.value
+    priority: str = Priority.NORMAL.value
+    step: str = "fetch"
+    batch_sizes: list[int] = field(default_factory=list)
+    etag: str | None = None
+    last_modified: str | None = None
+    parse_error: str | None = None
+
+    @classmethod
+    def from_job(cls, data: dict[str, Any]) -> FeedJobData:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """What one slice of the document gave: records to queue, items that failed, and whether it ended."""
+
+    records: list[JobRecord] = field(default_factory=list)
+    failures: list[ItemFailure] = field(default_factory=list)
+    done: bool = False
+    error: str | None = None
+
+
+async def process_feed_job(ctx: ImportContext, job: Any, token: str) -> dict[str, Any]:
+    data = FeedJobData.from_job(job.data)
+    if data.step == "finalize":
+        return await finalize(ctx, data)
+    entry = await ctx.store.get_entry(data.entry_id)
+    if entry.status.is_final:  # re-delivered after it was finished: nothing left to do
+        return {"status": entry.status.value}
+    return await _fetch_and_fan_out(ctx, job, token, data, entry)
+
+
+async def _fetch_and_fan_out(
+    ctx: ImportContext, job: Any, token: str, data: FeedJobData, entry: ImportEntry
+) -> dict[str, Any]:
+    changes: dict[str, Any] = {"status": EntryStatus.FETCHING}
+    if entry.started_at is None:
+        changes["started_at"] = utcnow()
+    await publish_entry(ctx, await ctx.store.update_entry(data.entry_id, changes))  # type: ignore[arg-type]
+    feed = await ctx.store.get_feed(data.feed_id)
+    # Later attempts fetch unconditionally: batches of an earlier attempt may already be queued,
+    # and a 304 would leave them without a finalize step that counts them.
+    conditional = job.attemptsMade == 0
+    try:
+        result = await fetch_feed(
+            ctx.http,
+            data.url,
+            limits=ctx.limits,
+            etag=feed.etag if conditional else None,
+            last_modified=feed.last_modified if conditional else None,
+            spool_dir=ctx.spool_dir,
+        )
+    except FetchError as exc:
+        return await _fail_fetch(ctx, job, data, exc)
+    with result:
+        if result.not_modified:
+            return await _finish_not_modified(ctx, data, result)
+        await _mark_processing(ctx, data, result)
+        await _fan_out(ctx, job, data, result)
+    await job.updateData(asdict(data))
+    if await job.moveToWaitingChildren(token, {}):
+        raise WaitingChildrenError()
+    return await finalize(ctx, data)
+
+
+async def _mark_processing(ctx: ImportContext, data: FeedJobData, result: FetchResult) -> None:
+    entry = await ctx.store.update_entry(
+        data.entry_id,
+        {"status": EntryStatus.PROCESSING, "http_status": result.status, "bytes": result.bytes, "error": None},
+    )
+    await publish_entry(ctx, entry)
+
+
+async def _fan_out(ctx: ImportContext, job: Any, data: FeedJobData, result: FetchResult) -> None:
+    """Parse the body slice by slice off the event loop (lxml is CPU-bound), queueing batches as they
+    fill. One dedicated thread per feed: a libxml2 parser must not move between threads."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as parser_thread:
+        await _fan_out_in(parser_thread, ctx, job, data, result)
+
+
+async def _fan_out_in(
+    parser_thread: ThreadPoolExecutor, ctx: ImportContext, job: Any, data: FeedJobData, result: FetchResult
+) -> None:
+    assert result.body is not None
+    items = parse_feed(cast(BinaryIO, result.body), format=FeedFormat(data.format))
+    source, base_url = publisher_host(data.url), result.effective_url
+    seen: set[str] = set()
+    parent = {"id": job.id, "queue": job.queueQualifiedName}
+    pending: list[dict[str, Any]] = []
+    early_failures: list[ItemFailure] = []
+    loop = asyncio.get_running_loop()
+    while True:
+        chunk = await loop.run_in_executor(
+            parser_thread, _read_chunk, items, ctx.batch_size, source, base_url, seen
+        )
+        early_failures += chunk.failures
+        if chunk.records:
+            data.batch_sizes.append(len(chunk.records))
+            pending.append(_batch_job(data, len(data.batch_sizes), chunk.records, ctx, parent))
+        if len(pending) >= _BATCHES_PER_ENQUEUE or (chunk.done and pending):
+            await ctx.queues.add_batches(pending)
+            pending = []
+        if chunk.done:
+            data.parse_error = chunk.error
+            break
+    await _record_early_failures(ctx, data, early_failures)
+    data.etag, data.last_modified, data.step = result.etag, result.last_modified, "finalize"
+
+
+def _read_chunk(
+    items: Iterator[RawItem], size: int, source: str, base_url: str, seen: set[str]
+) -> _Chunk:
+    chunk = _Chunk()
+    try:
+        while len(chunk.records) < size:
+            raw = next(items, None)
+            if raw is None:
+                chunk.done = True
+                break
+            _take(raw, source, base_url, seen, chunk)
+    except FeedError as exc:
+        chunk.done, chunk.error = True, str(exc)
+    return chunk
+
+
+def _take(raw: RawItem, source: str, base_url: str, seen: set[str], chunk: _Chunk) -> None:
+    try:
+        record = normalize(raw, source=source, base_url=base_url)
+    except (ItemError, ValidationError) as exc:
+        chunk.failures.append(ItemFailure(_item_label(raw), _reason(exc)))
+        return
+    if record.key in seen:
+        reason = "duplicate: an earlier item in this feed has the same id"
+        chunk.failures.append(ItemFailure(record.external_id, reason))
+        return
+    seen.add(record.key)
+    chunk.records.append(record)
+
+
+def _item_label(raw: RawItem) -> str:
+    return (raw.guid or raw.link or f"item #{raw.position}").strip()[:500]
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "invalid: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return str(exc)
+
+
+def _batch_job(
+    data: FeedJobData, batch_no: int, records: list[JobRecord], ctx: ImportContext, parent: dict[str, str]
+) -> dict[str, Any]:
+    payload = {
+        "run_id": data.run_id,
+        "entry_id": data.entry_id,
+        "feed_id": data.feed_id,
+        "batch_no": batch_no,
+        "items": [r.model_dump(mode="json") for r in records],
+    }
+    options = batch_job_options(data.entry_id, batch_no, Priority(data.priority), ctx.policy, parent)
+    return {"name": BATCH_JOB, "data": payload, "opts": options}
+
+
+async def _record_early_failures(ctx: ImportContext, data: FeedJobData, failures: list[ItemFailure]) -> None:
+    """Items that failed before queueing are batch 0 of the entry, written exactly once like any batch."""
+    if failures:
+        await ctx.store.upsert_batch(
+            BatchKey(data.entry_id, 0), data.feed_id, [], failures, now=utcnow(), seen_refresh_s=ctx.seen_refresh_s
+        )
+    total = sum(data.batch_sizes) + len(failures)
+    await ctx.store.update_entry(data.entry_id, {"total_fetched": total, "batches": len(data.batch_sizes)})
+
+
+async def finalize(ctx: ImportContext, data: FeedJobData) -> dict[str, Any]:
+    """Close the entry from the recorded batch results; batches that never recorded one count as failed."""
+    recorded = await ctx.store.batch_results(data.entry_id)
+    missing = [
+        (n, size, await _missing_reason(ctx, data.entry_id, n))
+        for n, size in enumerate(data.batch_sizes, start=1)
+        if n not in recorded
+    ]
+    error = data.parse_error
+    if missing and not error:
+        error = f"{len(missing)} of {len(data.batch_sizes)} batches failed; their items are counted as failed"
+    status = EntryStatus.FAILED if data.parse_error else EntryStatus.COMPLETED
+    entry = await ctx.store.finalize_entry(
+        data.entry_id, status=status, finished_at=utcnow(), error=error, missing_batches=missing
+    )
+    if status is EntryStatus.COMPLETED and not missing:
+        await ctx.store.save_feed_validators(data.feed_id, data.etag, data.last_modified)
+    await _announce(ctx, entry)
+    return {"status": entry.status.value, "new": entry.new, "updated": entry.updated, "failed": entry.failed}
+
+
+async def _missing_reason(ctx: ImportContext, entry_id: str, batch_no: int) -> str:
+    child = await ctx.queues.batches.getJob(batch_job_id(entry_id, batch_no))
+    if child is not None and child.failedReason:
+        return f"batch {batch_no} failed after {child.attemptsMade} attempt(s): {child.failedReason}"
+    return f"batch {batch_no} was lost before it could be written"
+
+
+async def _finish_not_modified(ctx: ImportContext, data: FeedJobData, result: FetchResult) -> dict[str, Any]:
+    await ctx.store.update_entry(data.entry_id, {"http_status": result.status, "bytes": 0})
+    entry = await ctx.store.finalize_entry(data.entry_id, status=EntryStatus.NOT_MODIFIED, finished_at=utcnow())
+    await _announce(ctx, entry)
+    return {"status": entry.status.value}
+
+
+async def _fail_fetch(ctx: ImportContext, job: Any, data: FeedJobData, exc: FetchError) -> dict[str, Any]:
+    """Retry a transient failure while attempts remain; otherwise fail the entry with the reason."""
+    attempt, attempts = job.attemptsMade + 1, int(job.opts.get("attempts") or 1)
+    status = exc.status if isinstance(exc, FetchHTTPError) else None
+    if exc.transient and attempt < attempts:
+        note = f"attempt {attempt} of {attempts} failed: {exc}; retrying"
+        entry = await ctx.store.update_entry(data.entry_id, {"http_status": status, "error": note})
+        await publish_entry(ctx, entry)
+        log.warning("feed %s: %s", data.url, note, extra={"feed_url": data.url, "run_id": data.run_id})
+        raise exc
+    if exc.transient:
+        reason = f"{exc} (gave up after {attempts} attempts)"
+    else:
+        reason = str(exc)
+    await ctx.store.update_entry(data.entry_id, {"http_status": status})
+    entry = await ctx.store.finalize_entry(
+        data.entry_id, status=EntryStatus.FAILED, finished_at=utcnow(), error=reason
+    )
+    await _announce(ctx, entry)
+    raise UnrecoverableError(reason) from exc
+
+
+async def _announce(ctx: ImportContext, entry: ImportEntry) -> None:
+    log.info(
+        "feed %s: %s fetched=%d new=%d updated=%d unchanged=%d failed=%d%s",
+        entry.url, entry.status.value, entry.total_fetched, entry.new, entry.updated,
+        entry.unchanged, entry.failed, f" error={entry.error}" if entry.error else "",
+        extra={"feed_id": entry.feed_id, "feed_url": entry.url, "run_id": entry.run_id},
+    )  # fmt: skip
+    await publish_entry(ctx, entry)
+    await finish_run_if_done(ctx, entry.run_id)

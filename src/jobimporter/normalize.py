@@ -1,0 +1,313 @@
+"""The normalize stage: one :class:`RawItem` → one :class:`JobRecord`, or an :class:`ItemError`.
+
+This module owns everything that turns parser text into stored values:
+
+- text fields (title, company, locations, job types, categories, author) have HTML entities
+  decoded exactly once (:func:`html.unescape`) and whitespace collapsed;
+- links and logos are made absolute against ``base_url``; a URL that is not http(s) afterwards
+  is dropped (kept in ``extra["dropped_urls"]``), never fatal;
+- identity (miniflux's adapter habit): ``external_id`` is the guid, else the link, else
+  ``sha256:<hex of title + content>``; ``key`` = first 32 hex of sha256(source + "\\n" + external_id);
+- job types get one spelling (``"Full Time"`` → ``"full-time"``); lists are de-duplicated in order;
+- ``description_html`` is sanitized with nh3 (no scripts, no event handlers), ``description_text``
+  is its plain text;
+- ``published_at`` is UTC from RFC 822, ISO 8601 or a naive ``YYYY-MM-DD HH:MM:SS`` (read as UTC);
+  an unreadable date keeps its raw text in ``extra["published_raw"]``;
+- ``content_hash`` covers every other field, so an unchanged item hashes the same every time.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import html
+import json
+import math
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import lxml.html  # type: ignore[import-untyped]
+import nh3
+from pydantic import ValidationError
+
+from jobimporter.errors import ItemError
+from jobimporter.models import JobRecord, RawItem
+
+MAX_TITLE = 1000
+MAX_EXTERNAL_ID = 2048
+
+_JOB_TYPE_ALIASES = {
+    "fulltime": "full-time",
+    "full": "full-time",
+    "parttime": "part-time",
+    "part": "part-time",
+    "contractor": "contract",
+    "freelancer": "freelance",
+    "temp": "temporary",
+    "intern": "internship",
+    "volunteering": "volunteer",
+}
+_PERIOD_ALIASES = {
+    "yearly": "year",
+    "annual": "year",
+    "annually": "year",
+    "per year": "year",
+    "monthly": "month",
+    "weekly": "week",
+    "daily": "day",
+    "hourly": "hour",
+}
+_CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
+_BLOCK_TAGS = frozenset(
+    {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "td", "th",
+     "table", "section", "article", "blockquote", "pre", "hr", "dd", "dt"}
+)  # fmt: skip
+_NOT_A_NUMBER = re.compile(r"[^\d.\-]")
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def normalize(item: RawItem, *, source: str, base_url: str) -> JobRecord:
+    """Clean, resolve and identify one item.
+
+    :raises ItemError: ``"normalize: item #N: <reason>"`` when the item has no title, or nothing
+        to identify it by (no guid, no link, no content).
+    """
+    fields, extra = _fields(item, base_url)
+    fields["external_id"] = _external_id(item, fields)
+    fields["source"] = source
+    fields["extra"] = extra
+    fields["content_hash"] = content_hash(fields)
+    fields["key"] = record_key(source, fields["external_id"])
+    try:
+        return JobRecord(**fields)
+    except ValidationError as exc:
+        raise ItemError(f"normalize: item #{item.position}: {_first_error(exc)}") from exc
+
+
+def record_key(source: str, external_id: str) -> str:
+    """The primary key of a job: stable for the same source and external id."""
+    return hashlib.sha256(f"{source}\n{external_id}".encode()).hexdigest()[:32]
+
+
+def content_hash(fields: dict[str, Any]) -> str:
+    """First 32 hex of sha256 over canonical JSON of every field but ``key``/``content_hash``."""
+    body = {name: value for name, value in fields.items() if name not in ("key", "content_hash")}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _json(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"normalize: cannot hash a {type(value).__name__}")
+
+
+# ---------------------------------------------------------------- fields
+
+
+def _fields(item: RawItem, base_url: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every JobRecord field except the identity ones, and ``extra``."""
+    extra: dict[str, Any] = {key: value for key, value in item.extra.items()}
+    title = clean_text(item.title)
+    if title is None:
+        raise ItemError(f"normalize: item #{item.position}: no title")
+    description_html = sanitize_html(item.content_html or item.summary or "", base_url)
+    fields: dict[str, Any] = {
+        "title": title[:MAX_TITLE],
+        "company": clean_text(item.company),
+        "locations": unique(clean_text(value) for value in item.locations),
+        "job_types": unique(canonical_job_type(value) for value in item.job_types),
+        "categories": unique(clean_text(value) for value in item.categories),
+        "description_html": description_html,
+        "description_text": html_to_text(description_html),
+        "url": _url(item.link, base_url, extra),
+        "logo_url": _url(item.logo_url, base_url, extra),
+        "published_at": _published(item, extra),
+    }
+    fields |= _salary(item)
+    _keep_unmapped(item, extra)
+    return fields, extra
+
+
+def _keep_unmapped(item: RawItem, extra: dict[str, Any]) -> None:
+    """Raw values a JobRecord has no field for stay in ``extra``."""
+    author = clean_text(item.author)
+    if author is not None:
+        extra["author"] = author
+    if item.updated and item.published:
+        extra["updated_raw"] = item.updated.strip()
+    if item.content_html and item.summary and item.summary.strip():
+        extra["summary_html"] = sanitize_html(item.summary, None)
+
+
+def _external_id(item: RawItem, fields: dict[str, Any]) -> str:
+    guid = (item.guid or "").strip()
+    if guid:
+        return guid if len(guid) <= MAX_EXTERNAL_ID else "sha256:" + _sha256(guid)
+    if fields["url"] is not None and len(fields["url"]) <= MAX_EXTERNAL_ID:
+        return str(fields["url"])
+    content = (item.content_html or item.summary or "").strip()
+    if not content:
+        raise ItemError(f"normalize: item #{item.position}: no guid, no link and no content to identify it")
+    return "sha256:" + _sha256(f"{fields['title']}\n{content}")
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}"
+
+
+# ---------------------------------------------------------------- text
+
+
+def clean_text(value: str | None) -> str | None:
+    """Decode HTML entities once and collapse whitespace (NBSP included); ``None`` if empty."""
+    if value is None:
+        return None
+    text = " ".join(html.unescape(value).split())
+    return text or None
+
+
+def unique(values: Iterable[str | None]) -> list[str]:
+    """Drop ``None`` and repeats (case-insensitively), keeping the first spelling and the order."""
+    seen: set[str] = set()
+    result: list[str] = []
+    for value in values:
+        if value is None or value.casefold() in seen:
+            continue
+        seen.add(value.casefold())
+        result.append(value)
+    return result
+
+
+def canonical_job_type(value: str | None) -> str | None:
+    """``"Full Time"``, ``"full_time"``, ``"FULL-TIME"``, ``"Fulltime"`` → ``"full-time"``."""
+    text = clean_text(value)
+    if text is None:
+        return None
+    slug = re.sub(r"[\s_\-/]+", "-", text.lower()).strip("-")
+    return _JOB_TYPE_ALIASES.get(slug, slug) or None
+
+
+def sanitize_html(markup: str, base_url: str | None) -> str:
+    """nh3 (ammonia) with its safe defaults; relative links resolved against ``base_url``."""
+    if not markup.strip():
+        return ""
+    if base_url and base_url.startswith(("http://", "https://")):
+        try:
+            return nh3.clean(markup, url_relative=("rewrite_with_base", base_url)).strip()
+        except ValueError:
+            pass  # a base nh3 cannot parse: fall back to leaving relative links alone
+    return nh3.clean(markup).strip()
+
+
+def html_to_text(markup: str) -> str:
+    """Plain text of sanitized HTML; block elements become word breaks."""
+    markup = _CONTROL_CHARS.sub("", markup)  # lxml refuses them; they carry no text anyway
+    if not markup.strip():
+        return ""
+    root = lxml.html.fragment_fromstring(markup, create_parent="div")
+    for element in root.iter():
+        if isinstance(element.tag, str) and element.tag.lower() in _BLOCK_TAGS:
+            element.tail = " " + (element.tail or "")
+    return " ".join(str(root.text_content()).split())
+
+
+# ---------------------------------------------------------------- urls, dates, money
+
+
+def _url(value: str | None, base_url: str, extra: dict[str, Any]) -> str | None:
+    raw = (value or "").strip()
+    if not raw:
+        return None
+    try:
+        absolute = urljoin(base_url, raw)
+        parts = urlsplit(absolute)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        extra.setdefault("dropped_urls", []).append(raw)
+        return None
+    return absolute
+
+
+def _published(item: RawItem, extra: dict[str, Any]) -> datetime | None:
+    raw = (item.published or item.updated or "").strip()
+    if not raw:
+        return None
+    parsed = parse_date(raw)
+    if parsed is None:
+        extra["published_raw"] = raw
+    return parsed
+
+
+def parse_date(text: str) -> datetime | None:
+    """UTC datetime from ISO 8601, naive ``YYYY-MM-DD HH:MM:SS`` (UTC) or RFC 822; else ``None``."""
+    value = text.strip()
+    parsed: datetime | None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (ValueError, TypeError, IndexError, OverflowError):
+            return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)  # jobicy's "2024-12-07 04:10:26" and RFC 822 "-0000"
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+def _salary(item: RawItem) -> dict[str, Any]:
+    return {
+        "salary_min": parse_amount(item.salary_min),
+        "salary_max": parse_amount(item.salary_max),
+        "salary_currency": _currency(item.salary_currency),
+        "salary_period": _period(item.salary_period),
+    }
+
+
+def parse_amount(value: str | None) -> float | None:
+    """``"$67,500"`` → 67500.0; negative, NaN, infinite or unreadable → ``None``."""
+    if value is None:
+        return None
+    try:
+        amount = float(value.strip())  # JSON numbers arrive as "151000" or "1.5e+05"
+    except ValueError:
+        try:
+            amount = float(_NOT_A_NUMBER.sub("", _decimal_point(value)))
+        except ValueError:
+            return None
+    return amount if math.isfinite(amount) and amount >= 0 else None
+
+
+def _decimal_point(value: str) -> str:
+    """``"50.000,00"`` (a comma after the last dot) is European: swap the separators."""
+    if "." in value and value.rfind(",") > value.rfind("."):
+        return value.replace(".", "").replace(",", ".")
+    return value
+
+
+def _currency(value: str | None) -> str | None:
+    text = clean_text(value)
+    if text is None:
+        return None
+    return _CURRENCY_SYMBOLS.get(text, text.upper() if re.fullmatch(r"[A-Za-z]{3}", text) else text)
+
+
+def _period(value: str | None) -> str | None:
+    text = clean_text(value)
+    if text is None:
+        return None
+    lowered = text.lower()
+    return _PERIOD_ALIASES.get(lowered, lowered)

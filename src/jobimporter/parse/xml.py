@@ -1,0 +1,370 @@
+"""Hardened lxml plumbing shared by the RSS and Atom parsers.
+
+This module owns the one place where feed bytes meet lxml (:func:`iter_items`), the namespace
+table, and the element helpers both XML formats use (text, inner markup, the WP Job Manager field
+rule, media logos, the ``extra`` catch-all).
+
+Safety rules (why each one):
+
+- ``resolve_entities=False``, ``load_dtd=False``, ``no_network=True``: no external DTD, no file or
+  network read (XXE) and no entity expansion; ``huge_tree=False`` keeps libxml2's size limits.
+- A document whose DTD *declares* entities is refused outright with :class:`FeedParseError`: a
+  feed has no reason to declare them, and refusing is clearer than parsing around them. The byte
+  prolog is checked before parsing (``detect.check_prolog``); the parsed DTD is checked again at
+  the first event, as a second line. A plain ``<!DOCTYPE rss PUBLIC ...>`` (RSS 0.91) is fine;
+  undeclared entity references such as ``&nbsp;`` are kept as the text ``&nbsp;`` so that
+  normalize decodes them together with the rest of the HTML entities.
+- Memory stays flat: every finished item is converted, cleared and dropped together with its
+  already-processed previous siblings; elements outside items are dropped the same way.
+
+Namespace rule for WP Job Manager fields: an element whose *local name* is one of
+``location``, ``job_type``, ``job_category``, ``company``, ``salary`` is a job field when its
+namespace URI is **not** one of the standard feed namespaces in :data:`STANDARD_NAMESPACES`
+(no namespace counts as non-standard). The declared prefix is never looked at, because WPJM
+declares ``xmlns:job_listing="<site URL>"``, a URI that differs per site.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from lxml import etree  # type: ignore[import-untyped]
+
+from jobimporter.errors import FeedParseError
+from jobimporter.models import RawItem
+
+# lxml ships no type information; elements are ``Any`` at this boundary and converted to ``str``
+# by the helpers below before anything leaves this package.
+Element = Any
+
+NS_CONTENT = "http://purl.org/rss/1.0/modules/content/"
+NS_DC = "http://purl.org/dc/elements/1.1/"
+NS_DCTERMS = "http://purl.org/dc/terms/"
+NS_ATOM = "http://www.w3.org/2005/Atom"
+NS_ATOM03 = "http://purl.org/atom/ns#"
+NS_MEDIA = "http://search.yahoo.com/mrss/"
+NS_SY = "http://purl.org/rss/1.0/modules/syndication/"
+NS_SLASH = "http://purl.org/rss/1.0/modules/slash/"
+NS_WFW = "http://wellformedweb.org/CommentAPI/"
+NS_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+NS_RSS1 = "http://purl.org/rss/1.0/"
+NS_RSS090 = "http://my.netscape.com/rdf/simple/0.9/"
+NS_XHTML = "http://www.w3.org/1999/xhtml"
+
+STANDARD_NAMESPACES = frozenset(
+    {
+        NS_CONTENT,
+        NS_DC,
+        NS_DCTERMS,
+        NS_ATOM,
+        NS_ATOM03,
+        NS_MEDIA,
+        NS_SY,
+        NS_SLASH,
+        NS_WFW,
+        NS_RDF,
+        NS_RSS1,
+        NS_RSS090,
+        NS_XHTML,
+    }
+)
+JOB_FIELDS = frozenset({"location", "job_type", "job_category", "company", "salary"})
+
+_PARSER_OPTIONS: dict[str, Any] = {
+    "resolve_entities": False,
+    "load_dtd": False,
+    "no_network": True,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+}
+
+ENTITY_DECLARATIONS_REFUSED = "parse: DTD entity declarations are not allowed (XXE / entity-expansion guard)"
+
+
+# ---------------------------------------------------------------- the parse loop
+
+
+def iter_items(
+    stream: BinaryIO, is_item: Callable[[Element], bool], build: Callable[[Element, int], RawItem]
+) -> Iterator[RawItem]:
+    """Yield ``build(element, position)`` for every element ``is_item`` accepts, as it is read.
+
+    :raises FeedParseError: malformed XML or declared entities. Items yielded before stay yielded.
+    """
+    events = etree.iterparse(stream, events=("end",), **_PARSER_OPTIONS)
+    position = 0
+    checked = False
+    try:
+        for _event, element in events:
+            if not checked:
+                _refuse_declared_entities(element)
+                checked = True
+            if _inside_item(element, is_item):
+                continue  # the item's children stay until the item itself is finished
+            if is_item(element):
+                position += 1
+                item = build(element, position)
+                _release(element)
+                yield item
+            else:
+                _release(element)
+    except etree.LxmlError as exc:
+        raise FeedParseError(_describe(exc)) from exc
+
+
+def _refuse_declared_entities(element: Element) -> None:
+    dtd = element.getroottree().docinfo.internalDTD
+    if dtd is not None and any(True for _ in dtd.iterentities()):
+        raise FeedParseError(ENTITY_DECLARATIONS_REFUSED)
+
+
+def _inside_item(element: Element, is_item: Callable[[Element], bool]) -> bool:
+    return any(is_item(ancestor) for ancestor in element.iterancestors())
+
+
+def _release(element: Element) -> None:
+    """Free a finished element and every earlier sibling (all of them are processed by now)."""
+    element.clear(keep_tail=True)
+    parent = element.getparent()
+    if parent is None:
+        return
+    while element.getprevious() is not None:
+        del parent[0]
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, etree.XMLSyntaxError):
+        line, column = exc.position
+        message = exc.msg or str(exc)
+        return f"parse: malformed XML at line {line}, column {column}: {message}"
+    return f"parse: XML error: {exc}"
+
+
+# ---------------------------------------------------------------- element helpers
+
+
+def namespace(element: Element) -> str | None:
+    tag = element.tag
+    if isinstance(tag, str) and tag.startswith("{"):
+        return tag[1 : tag.index("}")]
+    return None
+
+
+def local_name(element: Element) -> str:
+    tag = element.tag
+    if not isinstance(tag, str):
+        return ""
+    return tag.rpartition("}")[2]
+
+
+def qualified_name(element: Element) -> str:
+    """``prefix:local`` as written in the document (``local`` without a prefix): a key for ``extra``."""
+    prefix = element.prefix
+    return f"{prefix}:{local_name(element)}" if prefix else local_name(element)
+
+
+def text_of(element: Element) -> str | None:
+    """The element's text, XML-decoded only; ``None`` when it is blank."""
+    text = "".join(element.itertext())
+    return text if text.strip() else None
+
+
+def markup_of(element: Element) -> str | None:
+    """An HTML field's value: its text, or its inner markup when it holds elements unescaped."""
+    if not any(isinstance(child.tag, str) for child in element):
+        return text_of(element)
+    parts = [html.escape(element.text or "", quote=False)]
+    parts += [_plain_markup(child) for child in element]
+    markup = "".join(parts)
+    return markup if markup.strip() else None
+
+
+def _plain_markup(element: Element) -> str:
+    """Serialize as plain HTML: a copy without namespaces, so no ``xmlns`` declarations leak in."""
+    if not isinstance(element.tag, str):
+        return str(etree.tostring(element, encoding="unicode", with_tail=True))
+    plain = copy.deepcopy(element)
+    for node in plain.iter("{*}*"):
+        node.tag = local_name(node)
+        for name in [name for name in node.attrib if name.startswith("{")]:
+            del node.attrib[name]
+    etree.cleanup_namespaces(plain)
+    return str(etree.tostring(plain, encoding="unicode", with_tail=True))
+
+
+def attr(element: Element, name: str) -> str | None:
+    value = element.get(name)
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def is_simple(element: Element) -> bool:
+    return not any(isinstance(child.tag, str) for child in element)
+
+
+# ---------------------------------------------------------------- collecting one item
+
+
+@dataclass
+class ItemFields:
+    """Mutable collector for one item; the first value seen for a scalar field wins."""
+
+    scalars: dict[str, str] = field(default_factory=dict)
+    lists: dict[str, list[str]] = field(default_factory=dict)
+    extra: dict[str, str] = field(default_factory=dict)
+    flags: set[str] = field(default_factory=set)  # format-specific hints that never reach RawItem
+
+    def set(self, name: str, value: str | None) -> None:
+        if value is not None and name not in self.scalars:
+            self.scalars[name] = value
+
+    def add(self, name: str, *values: str | None) -> None:
+        self.lists.setdefault(name, []).extend(v for v in values if v is not None and v.strip())
+
+    def add_extra(self, key: str, value: str | None) -> None:
+        if value is not None and key not in self.extra:
+            self.extra[key] = value
+
+    def build(self, position: int) -> RawItem:
+        values: dict[str, Any] = {name: tuple(items) for name, items in self.lists.items()}
+        values.update(self.scalars)
+        return RawItem(position=position, extra=self.extra, **values)
+
+
+def apply_shared(child: Element, fields: ItemFields) -> bool:
+    """Handle elements both RSS and Atom items may carry (dc, content, media, WPJM); ``False`` if none."""
+    ns = namespace(child)
+    handler = _SHARED.get((ns, local_name(child)))
+    if handler is not None:
+        handler(child, fields)
+        return True
+    job_field = job_listing_field(child)
+    if job_field is None:
+        return False
+    _apply_job_field(job_field, child, fields)
+    return True
+
+
+def apply_extra(child: Element, fields: ItemFields) -> None:
+    """Keep any other simple element with text in ``extra`` under its qualified name."""
+    if is_simple(child):
+        fields.add_extra(qualified_name(child), text_of(child))
+
+
+def job_listing_field(element: Element) -> str | None:
+    """The WPJM field name for ``element``, by the namespace rule in the module docstring."""
+    name = local_name(element)
+    if name in JOB_FIELDS and namespace(element) not in STANDARD_NAMESPACES:
+        return name
+    return None
+
+
+def split_list(value: str | None) -> list[str]:
+    """WPJM joins several terms with ``", "``; split them back."""
+    if value is None:
+        return []
+    return [part for part in (p.strip() for p in value.split(",")) if part]
+
+
+def _apply_job_field(name: str, element: Element, fields: ItemFields) -> None:
+    value = text_of(element)
+    if name == "location":
+        fields.add("locations", value)
+    elif name == "job_type":
+        fields.add("job_types", *split_list(value))
+    elif name == "job_category":
+        fields.add("categories", *split_list(value))
+    elif name == "company":
+        fields.set("company", value)
+    elif value is not None:
+        fields.add_extra("salary_text", value)
+        for key, parsed in salary_from_text(value).items():
+            fields.set(key, parsed)
+
+
+def _media_logo(element: Element, fields: ItemFields) -> None:
+    url = attr(element, "url")
+    medium = (element.get("medium") or "").lower()
+    mime = (element.get("type") or "").lower()
+    if local_name(element) == "thumbnail" or medium == "image" or mime.startswith("image/"):
+        fields.set("logo_url", url)
+
+
+def _media_group(element: Element, fields: ItemFields) -> None:
+    for child in element:
+        if namespace(child) == NS_MEDIA and local_name(child) in ("content", "thumbnail"):
+            _media_logo(child, fields)
+
+
+_SHARED: dict[tuple[str | None, str], Callable[[Element, ItemFields], None]] = {
+    (NS_CONTENT, "encoded"): lambda el, f: f.set("content_html", markup_of(el)),
+    (NS_DC, "creator"): lambda el, f: f.set("author", text_of(el)),
+    (NS_DC, "date"): lambda el, f: f.set("published", text_of(el)),
+    (NS_DC, "subject"): lambda el, f: f.add("categories", text_of(el)),
+    (NS_MEDIA, "content"): _media_logo,
+    (NS_MEDIA, "thumbnail"): _media_logo,
+    (NS_MEDIA, "group"): _media_group,
+}
+
+
+# ---------------------------------------------------------------- salary text
+
+_CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
+_AMOUNT = re.compile(r"(\d[\d,.]*\d|\d)\s*([kK])?\b")
+_CODE = re.compile(r"\b([A-Z]{3})\b")
+_PERIODS = (
+    ("year", ("year", "annum", "annual", "yr")),
+    ("month", ("month",)),
+    ("week", ("week",)),
+    ("day", ("day", "daily")),
+    ("hour", ("hour", "hr")),
+)
+
+
+def salary_from_text(text: str) -> dict[str, str]:
+    """Best-effort ``salary_min``/``salary_max``/``salary_currency``/``salary_period`` from free text.
+
+    ``"$50,000 - $70,000 / year"`` gives min 50000, max 70000, USD, year. Amounts stay strings
+    (normalize converts them); anything not recognised is simply left out.
+    """
+    found: dict[str, str] = {}
+    amounts = [amount for match in _AMOUNT.finditer(text) if (amount := _amount(match)) is not None]
+    if amounts:
+        found["salary_min"] = amounts[0]
+    if len(amounts) > 1:
+        found["salary_max"] = amounts[1]
+    currency = _currency(text)
+    if currency:
+        found["salary_currency"] = currency
+    lowered = text.lower()
+    for period, words in _PERIODS:
+        if any(word in lowered for word in words):
+            found["salary_period"] = period
+            break
+    return found
+
+
+def _amount(match: re.Match[str]) -> str | None:
+    digits = match.group(1).replace(",", "")
+    try:
+        value = float(digits)
+    except ValueError:
+        return None
+    if match.group(2):
+        value *= 1000
+    if value >= 1e12:
+        return None  # a phone number or an id, not a salary
+    return str(int(value)) if value.is_integer() else str(value)
+
+
+def _currency(text: str) -> str | None:
+    for symbol, code in _CURRENCY_SYMBOLS.items():
+        if symbol in text:
+            return code
+    match = _CODE.search(text)
+    return match.group(1) if match else None

@@ -1,0 +1,99 @@
+"""Starting and closing import runs: one run, one import entry and one queued feed job per feed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from jobimporter.context import ImportContext
+from jobimporter.events import EntryChanged, Event, RunFinished, RunStarted
+from jobimporter.models import Feed, ImportEntry, ImportRun, RunStatus, Trigger, new_id, utcnow
+from jobimporter.queue import FEED_JOB, feed_job_options
+
+log = logging.getLogger(__name__)
+
+
+async def start_run(ctx: ImportContext, feeds: Sequence[Feed], trigger: Trigger) -> ImportRun:
+    """Record a run with a queued entry per feed, then enqueue one feed job per entry.
+
+    The run is stored before anything is queued, so a worker never meets an entry it cannot find.
+    """
+    run_id = new_id("run")
+    entries = [
+        ImportEntry(id=new_id("imp"), run_id=run_id, feed_id=f.id, url=f.url, name=f.name) for f in feeds
+    ]
+    run = ImportRun(run_id=run_id, trigger=trigger, started_at=utcnow(), feeds=entries)
+    await ctx.store.create_run(run)
+    await ctx.events.publish(RunStarted(run_id=run_id, trigger=trigger.value, feeds=len(entries)))
+    jobs = [_feed_job(entry, feed, ctx) for entry, feed in zip(entries, feeds, strict=True)]
+    if jobs:
+        await ctx.queues.feeds.addBulk(jobs)
+    log.info("run %s started (%s) with %d feeds", run_id, trigger.value, len(entries), extra={"run_id": run_id})
+    if not entries:
+        await finish_run_if_done(ctx, run_id)
+    return run
+
+
+def _feed_job(entry: ImportEntry, feed: Feed, ctx: ImportContext) -> dict[str, object]:
+    data = {
+        "run_id": entry.run_id,
+        "entry_id": entry.id,
+        "feed_id": feed.id,
+        "url": feed.url,
+        "name": feed.name,
+        "format": feed.format.value,
+        "priority": feed.priority.value,
+    }
+    return {"name": FEED_JOB, "data": data, "opts": feed_job_options(entry.id, feed.priority, ctx.policy)}
+
+
+async def publish_entry(ctx: ImportContext, entry: ImportEntry) -> None:
+    await ctx.events.publish(
+        EntryChanged(
+            run_id=entry.run_id,
+            entry_id=entry.id,
+            feed_id=entry.feed_id,
+            url=entry.url,
+            status=entry.status.value,
+            total_fetched=entry.total_fetched,
+            new=entry.new,
+            updated=entry.updated,
+            unchanged=entry.unchanged,
+            failed=entry.failed,
+            error=entry.error,
+        )
+    )
+
+
+async def finish_run_if_done(ctx: ImportContext, run_id: str) -> ImportRun | None:
+    """Close the run when its last entry has closed; exactly one caller does it and announces it."""
+    run = await ctx.store.finalize_run_if_done(run_id, utcnow())
+    if run is None:
+        return None
+    totals = {k: sum(getattr(e, k) for e in run.feeds) for k in ("new", "updated", "unchanged", "failed")}
+    await ctx.events.publish(RunFinished(run_id=run_id, status=run.status.value, **totals))
+    log.info("run %s finished: %s %s", run_id, run.status.value, totals, extra={"run_id": run_id})
+    return run
+
+
+async def wait_for_run(
+    ctx: ImportContext, run_id: str, after: str, on_event: Callable[[Event], None] | None = None
+) -> ImportRun:
+    """Follow the event stream from ``after`` until the run finishes, then return it from the store.
+
+    The store is the truth: on every idle stretch of the stream it is asked too, so a missed event
+    (a trimmed stream, a Redis restart) cannot leave the caller waiting forever.
+    """
+    async for _, event in ctx.events.subscribe(after, block_ms=2000):
+        if event is None:
+            run = await ctx.store.get_run(run_id)
+            if run.status is not RunStatus.RUNNING:
+                return run
+            continue
+        if event.run_id != run_id:
+            continue
+        if on_event is not None:
+            on_event(event)
+        if isinstance(event, RunFinished):
+            return await ctx.store.get_run(run_id)
+    raise AssertionError("unreachable: the event stream does not end")

@@ -1,0 +1,116 @@
+"""The composition root: builds the store, Redis (embedded or given), queues, events, HTTP client and
+workers from ``Settings``, and tears them down in reverse order."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from jobimporter.config import Settings
+from jobimporter.context import ImportContext
+from jobimporter.events import EventBus
+from jobimporter.fetch import FetchLimits, make_client
+from jobimporter.queue import QueueNames, Queues, RetryPolicy
+from jobimporter.redis_server import EmbeddedRedis
+from jobimporter.scheduler import install_schedule, process_tick
+from jobimporter.store import create_store
+from jobimporter.worker import WorkerPool, WorkerSettings
+
+log = logging.getLogger(__name__)
+
+
+def fetch_limits(settings: Settings) -> FetchLimits:
+    return FetchLimits(
+        connect_timeout_s=settings.connect_timeout_s,
+        read_timeout_s=settings.read_timeout_s,
+        total_timeout_s=settings.fetch_timeout_s,
+        max_bytes=settings.max_feed_bytes,
+        user_agent=settings.user_agent,
+    )
+
+
+def worker_settings(settings: Settings) -> WorkerSettings:
+    return WorkerSettings(
+        concurrency=settings.concurrency,
+        job_timeout_s=settings.job_timeout_s,
+        feed_timeout_s=settings.feed_timeout_s,
+        lock_duration_ms=settings.lock_duration_ms,
+        stalled_interval_ms=settings.stalled_interval_ms,
+    )
+
+
+class Runtime:
+    """Everything one process needs. ``workers=True`` also consumes the queues in this process;
+    ``schedule=True`` installs the cron job scheduler."""
+
+    def __init__(self, settings: Settings, *, workers: bool = True, schedule: bool = False) -> None:
+        self.settings = settings
+        self.with_workers = workers
+        self.with_schedule = schedule
+        self.names = QueueNames(settings.queue_prefix)
+        self._stack = AsyncExitStack()
+        self.redis_url = ""
+        self.ctx: ImportContext
+        self.pool: WorkerPool | None = None
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.redis_url = settings.redis_url or self._start_embedded_redis()
+        store = create_store(settings.resolved_database_url())
+        await store.start()
+        self._stack.push_async_callback(store.aclose)
+        queues = Queues(self.redis_url, self.names)
+        self._stack.push_async_callback(queues.aclose)
+        events = EventBus(self.redis_url, prefix=settings.queue_prefix)
+        self._stack.push_async_callback(events.aclose)
+        http = make_client(fetch_limits(settings))
+        self._stack.push_async_callback(http.aclose)
+        self.ctx = ImportContext(
+            store=store,
+            queues=queues,
+            events=events,
+            http=http,
+            limits=fetch_limits(settings),
+            policy=RetryPolicy(attempts=settings.attempts, backoff_ms=settings.backoff_ms),
+            batch_size=settings.batch_size,
+            seen_refresh_s=settings.seen_refresh_s,
+            spool_dir=self._spool_dir(),
+        )
+        if self.with_schedule:
+            await install_schedule(queues, settings.cron)
+        if self.with_workers:
+            self._start_workers()
+
+    def _start_embedded_redis(self) -> str:
+        server = EmbeddedRedis(self.settings.data_dir / "redis")
+        server.start()
+        self._stack.callback(server.stop)
+        return server.url
+
+    def _spool_dir(self) -> Path:
+        path = self.settings.data_dir / "spool"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _start_workers(self) -> None:
+        extra = {self.names.schedule: process_tick} if self.with_schedule else {}
+        self.pool = WorkerPool(self.ctx, self.redis_url, self.names, worker_settings(self.settings), extra)
+        self.pool.start()
+        self._stack.push_async_callback(self.pool.aclose)

@@ -1,0 +1,81 @@
+"""Which feeds to import: the built-in defaults (the original brief's nine) or a TOML sources file.
+
+A sources file is an array of tables::
+
+    [[feeds]]
+    name = "Jobicy – all jobs"
+    url = "https://jobicy.com/?feed=job_feed"
+    format = "auto"        # auto | rss | atom | jobicy-json
+    enabled = true
+    priority = "normal"    # normal | high
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+
+from jobimporter.errors import ConfigError
+from jobimporter.models import FeedSource
+
+_JOBICY = "https://jobicy.com/?feed=job_feed"
+
+DEFAULT_FEEDS: tuple[FeedSource, ...] = (
+    FeedSource(name="Jobicy: all jobs", url=_JOBICY),
+    FeedSource(name="Jobicy: SMM, full-time", url=f"{_JOBICY}&job_categories=smm&job_types=full-time"),
+    FeedSource(
+        name="Jobicy: seller, full-time, France",
+        url=f"{_JOBICY}&job_categories=seller&job_types=full-time&search_region=france",
+    ),
+    FeedSource(name="Jobicy: design & multimedia", url=f"{_JOBICY}&job_categories=design-multimedia"),
+    FeedSource(name="Jobicy: data science", url=f"{_JOBICY}&job_categories=data-science"),
+    FeedSource(name="Jobicy: copywriting", url=f"{_JOBICY}&job_categories=copywriting"),
+    FeedSource(name="Jobicy: business", url=f"{_JOBICY}&job_categories=business"),
+    FeedSource(name="Jobicy: management", url=f"{_JOBICY}&job_categories=management"),
+    FeedSource(name="HigherEdJobs: articles", url="https://www.higheredjobs.com/rss/articleFeed.cfm"),
+)
+
+
+def load_sources(path: Path | None) -> list[FeedSource]:
+    """The feeds of ``path``, or the defaults when ``path`` is None. Raises ``ConfigError``."""
+    if path is None:
+        return list(DEFAULT_FEEDS)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"sources: cannot read {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"sources: {path} is not valid TOML: {exc}") from exc
+    tables = document.get("feeds")
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(f"sources: {path} has no [[feeds]] tables")
+    feeds = [_feed_from_table(path, index, table) for index, table in enumerate(tables, start=1)]
+    _reject_duplicate_urls(path, feeds)
+    return feeds
+
+
+def publisher_host(url: str) -> str:
+    """The host that scopes job identities: ``https://www.jobicy.com/x`` → ``jobicy.com``."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host.removeprefix("www.")
+
+
+def _feed_from_table(path: Path, index: int, table: object) -> FeedSource:
+    if not isinstance(table, dict):
+        raise ConfigError(f"sources: {path}: feed #{index} is not a table")
+    try:
+        return FeedSource.model_validate(table)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'feed'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"sources: {path}: feed #{index}: {problems}") from exc
+
+
+def _reject_duplicate_urls(path: Path, feeds: list[FeedSource]) -> None:
+    seen: set[str] = set()
+    for feed in feeds:
+        if feed.url in seen:
+            raise ConfigError(f"sources: {path}: the URL {feed.url} is listed twice")
+        seen.add(feed.url)

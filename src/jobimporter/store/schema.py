@@ -1,0 +1,189 @@
+"""The SQL schema as SQLAlchemy Core tables: what ``SQLStore`` queries against.
+
+Alembic's ``migrations/versions`` create the same tables in the database; the contract tests compare
+the two so they cannot drift apart. Timestamps use ``UTCDateTime`` so Python always sees aware UTC
+datetimes, whichever dialect stores them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+# Deterministic constraint names, so migrations can refer to them on every dialect.
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+# Alembic's bookkeeping table, named so it cannot clash with another app's migrations in a shared
+# database.
+VERSION_TABLE = "jobimporter_schema_version"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every dialect.
+
+    PostgreSQL keeps ``timestamptz``; SQLite keeps naive text, which we write as UTC and read back
+    as aware UTC. A naive datetime is taken as UTC, as ``normalize`` and asyncpg also do.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"store: expected a datetime from the database, got {type(value).__name__}")
+        return as_utc(value)
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime; naive means UTC already."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _counts() -> list[sa.Column[int]]:
+    return [
+        sa.Column(name, sa.Integer, nullable=False, server_default="0")
+        for name in ("new", "updated", "unchanged", "failed")
+    ]
+
+
+feeds = sa.Table(
+    "feeds",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=False, unique=True),
+    sa.Column("format", sa.String(32), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Index(None, "started_at"),
+)
+
+entries = sa.Table(
+    "entries",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("feed_id", sa.String(64), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("http_status", sa.Integer),
+    sa.Column("bytes", sa.BigInteger),
+    sa.Column("duration_s", sa.Float),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("total_fetched", sa.Integer, nullable=False, server_default="0"),
+    *_counts(),
+    sa.Column("batches", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failures", sa.JSON, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Index(None, "run_id", "position"),
+    sa.Index(None, "feed_id", "started_at"),
+)
+
+# No foreign key to entries: a batch's result is recorded by the job path, which must not depend on
+# the history rows (a document store could not enforce it either).
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("entry_id", sa.String(64), primary_key=True),
+    sa.Column("batch_no", sa.Integer, primary_key=True),
+    *_counts(),
+    sa.Column("failures", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("source", sa.String(255), nullable=False),
+    sa.Column("external_id", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("company", sa.Text),
+    sa.Column("locations", sa.JSON, nullable=False),
+    sa.Column("job_types", sa.JSON, nullable=False),
+    sa.Column("categories", sa.JSON, nullable=False),
+    sa.Column("description_html", sa.Text, nullable=False),
+    sa.Column("description_text", sa.Text, nullable=False),
+    sa.Column("url", sa.Text),
+    sa.Column("published_at", UTCDateTime),
+    sa.Column("salary_min", sa.Float),
+    sa.Column("salary_max", sa.Float),
+    sa.Column("salary_currency", sa.String(16)),
+    sa.Column("salary_period", sa.String(32)),
+    sa.Column("logo_url", sa.Text),
+    sa.Column("extra", sa.JSON, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+    sa.Column("last_changed", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(160), nullable=False),
+    sa.UniqueConstraint("source", "external_id"),
+    sa.Index(None, "last_changed"),
+    sa.Index(None, "published_at"),
+)
+
+job_feeds = sa.Table(
+    "job_feeds",
+    metadata,
+    sa.Column("job_key", sa.String(64), sa.ForeignKey("jobs.key", ondelete="CASCADE"), primary_key=True),
+    sa.Column("feed_id", sa.String(64), primary_key=True),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+    sa.Index(None, "feed_id"),
+)
+
+# The columns a changed record overwrites; identity (key) and the store's own bookkeeping
+# (first_seen, created_by) are kept.
+JOB_CONTENT_COLUMNS: tuple[str, ...] = (
+    "source",
+    "external_id",
+    "title",
+    "company",
+    "locations",
+    "job_types",
+    "categories",
+    "description_html",
+    "description_text",
+    "url",
+    "published_at",
+    "salary_min",
+    "salary_max",
+    "salary_currency",
+    "salary_period",
+    "logo_url",
+    "extra",
+    "content_hash",
+)

@@ -1,0 +1,225 @@
+"""``SQLStore``: the ``JobStore`` over SQLAlchemy's async engine, for SQLite and PostgreSQL.
+
+This module owns the store's lifecycle (engine, capability flags, migrations at start) and its
+transaction scaffold: every method runs inside ``translated()``, so callers see ``StoreError`` and
+never a driver exception, and in a reader or a writer connection (on SQLite, writers take the
+database lock up front). The queries live in ``sql_feeds``, ``sql_history`` and ``sql_jobs``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from jobimporter.errors import StoreError
+from jobimporter.models import (
+    BatchKey,
+    EntryStatus,
+    Feed,
+    FeedSource,
+    ImportEntry,
+    ImportRun,
+    ItemFailure,
+    JobRecord,
+    UpsertResult,
+    utcnow,
+)
+from jobimporter.store import sql_feeds, sql_history, sql_jobs
+from jobimporter.store.base import EntryChanges, JobStore, StoredJob
+from jobimporter.store.sql_engine import (
+    WRITE_OPTION,
+    Capabilities,
+    create_engine,
+    install_sqlite_hooks,
+    migrate,
+)
+from jobimporter.store.sql_errors import translated
+
+logger = logging.getLogger(__name__)
+
+
+class SQLStore(JobStore):
+    """``engine_or_url``: an async SQLAlchemy URL (``sqlite+aiosqlite://``, ``postgresql+asyncpg://``)
+    or an ``AsyncEngine``. The store disposes of an engine only if it built it. A SQLite engine handed
+    in gets the store's connection hooks (pragmas, BEGIN IMMEDIATE for writes) added at ``start()``,
+    so hand it over before it has opened connections."""
+
+    def __init__(self, engine_or_url: str | URL | AsyncEngine, *, pool_size: int = 10) -> None:
+        self._url = None if isinstance(engine_or_url, AsyncEngine) else engine_or_url
+        self._engine = engine_or_url if isinstance(engine_or_url, AsyncEngine) else None
+        self._close_on_exit = self._engine is None
+        self._pool_size = pool_size
+        self._writer: AsyncEngine | None = None
+        self._caps: Capabilities | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine in use (after ``start()``)."""
+        if self._engine is None:
+            raise StoreError("store: not started")
+        return self._engine
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        with translated("start"):
+            try:
+                await self._start()
+            except BaseException:
+                # ``async with`` skips __aexit__ when __aenter__ fails: release what we built.
+                await self.aclose()
+                raise
+
+    async def _start(self) -> None:
+        if self._engine is None:
+            assert self._url is not None
+            self._engine = create_engine(self._url, pool_size=self._pool_size)
+        caps = Capabilities.of(self._engine)
+        if caps.immediate_writes:
+            install_sqlite_hooks(self._engine)
+        writer = self._engine.execution_options(**{WRITE_OPTION: True})
+        await migrate(writer, caps)
+        self._caps, self._writer = caps, writer
+
+    async def aclose(self) -> None:
+        self._writer = None
+        self._caps = None
+        if self._engine is not None and self._close_on_exit:
+            engine, self._engine = self._engine, None
+            with translated("close"):
+                await engine.dispose()
+
+    async def ping(self) -> None:
+        async with self._reading("ping") as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    def _ready(self) -> tuple[AsyncEngine, Capabilities]:
+        if self._writer is None or self._caps is None:
+            raise StoreError("store: not started (call start() or use 'async with store')")
+        return self._writer, self._caps
+
+    @asynccontextmanager
+    async def _reading(self, action: str) -> AsyncIterator[AsyncConnection]:
+        self._ready()
+        with translated(action):
+            async with self.engine.connect() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def _writing(self, action: str) -> AsyncIterator[AsyncConnection]:
+        """A writer connection in a transaction committed on success."""
+        writer, _ = self._ready()
+        with translated(action):
+            async with writer.begin() as conn:
+                yield conn
+
+    # ------------------------------------------------------------ feeds
+
+    async def sync_feeds(self, sources: Sequence[FeedSource]) -> list[Feed]:
+        async with self._writing("sync feeds") as conn:
+            return await sql_feeds.sync_feeds(conn, self._ready()[1], sources, utcnow())
+
+    async def list_feeds(self, *, enabled_only: bool = False) -> list[Feed]:
+        async with self._reading("list feeds") as conn:
+            return await sql_feeds.list_feeds(conn, enabled_only=enabled_only)
+
+    async def get_feed(self, feed_id: str) -> Feed:
+        async with self._reading("get feed") as conn:
+            return await sql_feeds.get_feed(conn, feed_id)
+
+    async def save_feed_validators(self, feed_id: str, etag: str | None, last_modified: str | None) -> None:
+        async with self._writing("save feed validators") as conn:
+            await sql_feeds.save_feed_validators(conn, feed_id, etag, last_modified)
+
+    # ------------------------------------------------------------ runs and entries
+
+    async def create_run(self, run: ImportRun) -> None:
+        async with self._writing("create run") as conn:
+            await sql_history.create_run(conn, run)
+
+    async def get_run(self, run_id: str) -> ImportRun:
+        async with self._reading("get run") as conn:
+            return await sql_history.get_run(conn, run_id)
+
+    async def list_runs(self, *, limit: int = 20, offset: int = 0) -> list[ImportRun]:
+        async with self._reading("list runs") as conn:
+            return await sql_history.list_runs(conn, limit=limit, offset=offset)
+
+    async def get_entry(self, entry_id: str) -> ImportEntry:
+        async with self._reading("get entry") as conn:
+            return await sql_history.get_entry(conn, entry_id)
+
+    async def update_entry(self, entry_id: str, changes: EntryChanges) -> ImportEntry:
+        async with self._writing("update entry") as conn:
+            return await sql_history.update_entry(conn, entry_id, changes)
+
+    async def finalize_entry(
+        self,
+        entry_id: str,
+        *,
+        status: EntryStatus,
+        finished_at: datetime,
+        error: str | None = None,
+        missing_batches: Sequence[tuple[int, int, str]] = (),
+    ) -> ImportEntry:
+        async with self._writing("finalize entry") as conn:
+            return await sql_history.finalize_entry(
+                conn,
+                entry_id,
+                status=status,
+                finished_at=finished_at,
+                error=error,
+                missing_batches=missing_batches,
+            )
+
+    async def finalize_run_if_done(self, run_id: str, finished_at: datetime) -> ImportRun | None:
+        async with self._writing("finalize run") as conn:
+            return await sql_history.finalize_run_if_done(conn, run_id, finished_at)
+
+    # ------------------------------------------------------------ jobs
+
+    async def upsert_batch(
+        self,
+        key: BatchKey,
+        feed_id: str,
+        records: Sequence[JobRecord],
+        failures: Sequence[ItemFailure] = (),
+        *,
+        now: datetime,
+        seen_refresh_s: float = 86_400,
+    ) -> UpsertResult:
+        writer, caps = self._ready()
+        # upsert_batch manages its own transaction (it may roll back a batch recorded earlier).
+        with translated(f"upsert batch {key}"):
+            async with writer.connect() as conn:
+                return await sql_jobs.upsert_batch(
+                    conn, caps, key, feed_id, records, failures, now=now, seen_refresh_s=seen_refresh_s
+                )
+
+    async def batch_results(self, entry_id: str) -> dict[int, UpsertResult]:
+        async with self._reading("read batch results") as conn:
+            return await sql_jobs.batch_results(conn, entry_id)
+
+    async def get_job(self, key: str) -> StoredJob:
+        async with self._reading("get job") as conn:
+            return await sql_jobs.get_job(conn, key)
+
+    async def list_jobs(
+        self, *, limit: int = 50, offset: int = 0, feed_id: str | None = None
+    ) -> list[StoredJob]:
+        async with self._reading("list jobs") as conn:
+            return await sql_jobs.list_jobs(conn, limit=limit, offset=offset, feed_id=feed_id)
+
+    async def count_jobs(self, *, feed_id: str | None = None) -> int:
+        async with self._reading("count jobs") as conn:
+            return await sql_jobs.count_jobs(conn, feed_id=feed_id)
+
+    async def job_hashes(self, keys: Sequence[str]) -> dict[str, str]:
+        async with self._reading("read job hashes") as conn:
+            return await sql_jobs.job_hashes(conn, self._ready()[1], keys)

@@ -1,0 +1,79 @@
+"""Feed queries of the SQL store: syncing configured sources by URL and the HTTP validators."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from jobimporter.errors import NotFound
+from jobimporter.models import Feed, FeedSource, new_id
+from jobimporter.store.schema import feeds
+from jobimporter.store.sql_engine import Capabilities
+
+_SYNCED = ("name", "format", "enabled", "priority")  # what the sources file decides; id and validators stay
+
+
+def _feed(row: Row[Any]) -> Feed:
+    return Feed.model_validate({k: v for k, v in row._mapping.items() if k != "created_at"})
+
+
+def _source_row(source: FeedSource, now: datetime) -> dict[str, Any]:
+    return {
+        "id": new_id("feed"),
+        "name": source.name,
+        "url": source.url,
+        "format": source.format.value,
+        "enabled": source.enabled,
+        "priority": source.priority.value,
+        "created_at": now,
+    }
+
+
+async def sync_feeds(
+    conn: AsyncConnection, caps: Capabilities, sources: Sequence[FeedSource], now: datetime
+) -> list[Feed]:
+    if not sources:
+        return []
+    # One row per URL (the last definition wins), in URL order so concurrent syncs lock alike.
+    by_url = {source.url: source for source in sources}
+    rows = [_source_row(by_url[url], now) for url in sorted(by_url)]
+    stmt = caps.insert(feeds)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[feeds.c.url], set_={name: stmt.excluded[name] for name in _SYNCED}
+    )
+    await conn.execute(stmt, rows)
+    stored = await conn.execute(sa.select(feeds).where(feeds.c.url.in_(list(by_url))))
+    by_stored_url = {row.url: _feed(row) for row in stored}
+    return [by_stored_url[source.url] for source in sources]
+
+
+async def list_feeds(conn: AsyncConnection, *, enabled_only: bool) -> list[Feed]:
+    query = sa.select(feeds).order_by(feeds.c.name, feeds.c.url)
+    if enabled_only:
+        query = query.where(feeds.c.enabled.is_(True))
+    return [_feed(row) for row in await conn.execute(query)]
+
+
+async def get_feed(conn: AsyncConnection, feed_id: str) -> Feed:
+    row = (await conn.execute(sa.select(feeds).where(feeds.c.id == feed_id))).first()
+    if row is None:
+        raise NotFound("feed", feed_id)
+    return _feed(row)
+
+
+async def save_feed_validators(
+    conn: AsyncConnection, feed_id: str, etag: str | None, last_modified: str | None
+) -> None:
+    stmt = (
+        sa.update(feeds)
+        .where(feeds.c.id == feed_id)
+        .values(etag=etag, last_modified=last_modified)
+        .returning(feeds.c.id)
+    )
+    if (await conn.execute(stmt)).first() is None:
+        raise NotFound("feed", feed_id)

@@ -1,0 +1,357 @@
+"""Job queries of the SQL store: the exactly-once batch upsert and the job lookups.
+
+``upsert_batch`` runs in one transaction:
+
+1. Claim the batch by inserting its ``batches`` row (``ON CONFLICT DO NOTHING``). A key that is
+   already there was recorded by an earlier or concurrent delivery (on PostgreSQL the second insert
+   waits for the first to commit), so we roll back and return what was recorded.
+2. Look up the stored hash and last_seen of the batch's keys. Stored jobs with the same hash and a
+   recent last_seen are unchanged and not written at all. On PostgreSQL the jobs not stored yet go
+   in with COPY (new); if that is refused (a concurrent batch inserted one of them first, or a
+   value is bad) they join the next step.
+3. The rest go through one bulk ``INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE hash differs OR
+   last_seen is stale RETURNING key, created_by, last_changed``. A returned row whose
+   ``created_by`` is this batch was inserted (new); one whose ``last_changed`` is this batch's
+   ``now`` was overwritten (updated); anything else (not returned, or only its last_seen refreshed)
+   is unchanged. So whatever another batch did in between, each key is new in exactly one batch.
+4. Link the jobs to the feed (``job_feeds``), refreshing a link's last_seen only when stale.
+5. Write the counts into the claimed row; commit.
+
+If the database refuses the bulk statement because of a value in it, the rows are written again one
+by one inside SAVEPOINTs so only the bad record fails, with the database's reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from jobimporter.errors import NotFound, StoreError
+from jobimporter.models import BatchKey, ItemFailure, JobRecord, UpsertResult
+from jobimporter.store.base import StoredJob, describe
+from jobimporter.store.schema import batches, job_feeds, jobs
+from jobimporter.store.sql_engine import Capabilities
+from jobimporter.store.sql_errors import DRIVER_ERRORS, UnstorableValue, is_record_error, reason
+from jobimporter.store.sql_upserts import (
+    RECORD_COLUMNS,
+    Stamps,
+    copy_new_jobs,
+    link_feed,
+    stored_states,
+    upsert_jobs,
+)
+
+logger = logging.getLogger(__name__)
+
+DUPLICATE_REASON = "duplicate of another item in this batch"
+# What a bulk or single-record write may fail with; ``is_record_error`` decides whose fault it is.
+_WRITE_ERRORS: tuple[type[BaseException], ...] = (*DRIVER_ERRORS, UnstorableValue)
+
+
+class _AlreadyRecorded(Exception):
+    """The batch key was claimed by an earlier delivery; raised to roll the transaction back."""
+
+
+@dataclass(slots=True)
+class _Tally:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failures: list[ItemFailure] = field(default_factory=list)
+
+    def count(self, returned: Sequence[Row[Any]], sent: int, stamps: Stamps) -> None:
+        """Classify one statement's rows: inserted ones carry this batch's mark, overwritten ones
+        (not a mere last_seen refresh) this batch's ``now``; rows not returned were left alone."""
+        new = sum(1 for row in returned if row.created_by == stamps.created_by)
+        updated = sum(
+            1 for row in returned if row.created_by != stamps.created_by and row.last_changed == stamps.now
+        )
+        self.new += new
+        self.updated += updated
+        self.unchanged += sent - new - updated
+
+    def result(self) -> UpsertResult:
+        return UpsertResult(
+            new=self.new,
+            updated=self.updated,
+            unchanged=self.unchanged,
+            failed=len(self.failures),
+            failures=tuple(self.failures),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    key: BatchKey
+    feed_id: str
+    stamps: Stamps
+    rows: list[dict[str, Any]]  # the records' fields, one per distinct key, sorted by key
+    failures: list[ItemFailure]  # failed before the store, and in-batch duplicates
+
+
+def _plan(
+    key: BatchKey,
+    feed_id: str,
+    records: Sequence[JobRecord],
+    failures: Sequence[ItemFailure],
+    now: datetime,
+    seen_refresh_s: float,
+) -> _Batch:
+    latest: dict[str, JobRecord] = {}
+    duplicates: list[ItemFailure] = []
+    for record in records:
+        earlier = latest.pop(record.key, None)
+        if earlier is not None:
+            duplicates.append(ItemFailure(earlier.external_id, DUPLICATE_REASON))
+        latest[record.key] = record
+    stamps = Stamps(now=now, created_by=str(key), stale_before=now - timedelta(seconds=seen_refresh_s))
+    # Plain attribute reads: model_dump() copies every list and dict, a third of a cold batch's CPU.
+    rows = [{name: getattr(latest[k], name) for name in RECORD_COLUMNS} for k in sorted(latest)]
+    return _Batch(key, feed_id, stamps, rows, [*failures, *duplicates])
+
+
+async def upsert_batch(
+    conn: AsyncConnection,
+    caps: Capabilities,
+    key: BatchKey,
+    feed_id: str,
+    records: Sequence[JobRecord],
+    failures: Sequence[ItemFailure],
+    *,
+    now: datetime,
+    seen_refresh_s: float,
+) -> UpsertResult:
+    """See ``JobStore.upsert_batch``; ``conn`` must be a writer connection outside a transaction."""
+    if now.tzinfo is None:
+        raise StoreError("store: upsert_batch needs a timezone-aware 'now'")
+    started = time.perf_counter()
+    batch = _plan(key, feed_id, records, failures, now, seen_refresh_s)
+    try:
+        async with conn.begin():
+            if not await _claim(conn, caps, batch):
+                raise _AlreadyRecorded
+            result = await _write(conn, caps, batch)
+            await _record(conn, key, result)
+    except _AlreadyRecorded:
+        logger.info("store: batch %s was already recorded; returning its result", key)
+        return await _recorded(conn, key)
+    elapsed = time.perf_counter() - started
+    logger.debug("store: batch %s: %s in %.3fs", key, describe(result), elapsed)
+    return result
+
+
+async def _claim(conn: AsyncConnection, caps: Capabilities, batch: _Batch) -> bool:
+    key = batch.key
+    stmt = (
+        caps.insert(batches)
+        .values(entry_id=key.entry_id, batch_no=key.batch_no, failures=[], created_at=batch.stamps.now)
+        .on_conflict_do_nothing(index_elements=[batches.c.entry_id, batches.c.batch_no])
+        .returning(batches.c.batch_no)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    fresh: list[dict[str, Any]]  # not stored yet
+    pending: list[dict[str, Any]]  # stored, but changed or seen too long ago
+    skipped: list[str]  # stored, same hash, seen recently: nothing to write
+
+
+async def _split(conn: AsyncConnection, caps: Capabilities, batch: _Batch) -> _Split:
+    stored = await stored_states(conn, caps, [row["key"] for row in batch.rows])
+    split = _Split([], [], [])
+    for row in batch.rows:
+        state = stored.get(row["key"])
+        if state is None:
+            split.fresh.append(row)
+        elif state.content_hash == row["content_hash"] and state.last_seen >= batch.stamps.stale_before:
+            split.skipped.append(row["key"])
+        else:
+            split.pending.append(row)
+    return split
+
+
+async def _write(conn: AsyncConnection, caps: Capabilities, batch: _Batch) -> UpsertResult:
+    tally = _Tally(failures=list(batch.failures))
+    # Looking first means unchanged jobs are not even sent (a steady re-import costs one SELECT),
+    # and new ones can take the COPY path. The upsert statement still decides every row it gets,
+    # so a job another batch writes between the look and the write is classified correctly.
+    split = await _split(conn, caps, batch)
+    tally.unchanged += len(split.skipped)
+    pending = split.pending
+    if split.fresh and caps.copy_new_rows and await _copied(conn, batch, split.fresh):
+        tally.new += len(split.fresh)
+    else:
+        pending = sorted([*pending, *split.fresh], key=lambda row: str(row["key"]))
+    written = await _upsert(conn, caps, batch, pending, tally)
+    await link_feed(conn, caps, sorted([*split.skipped, *written]), batch.feed_id, batch.stamps)
+    return tally.result()
+
+
+async def _copied(conn: AsyncConnection, batch: _Batch, fresh: list[dict[str, Any]]) -> bool:
+    try:
+        async with conn.begin_nested():
+            await copy_new_jobs(conn, fresh, batch.feed_id, batch.stamps)
+    except _WRITE_ERRORS as exc:
+        # A key inserted by a concurrent batch meanwhile, or a value the database refuses: the
+        # upsert statement sorts out both, row by row if need be.
+        if not is_record_error(exc):
+            raise
+        logger.info("store: batch %s: COPY of new jobs refused (%s); upserting them", batch.key, reason(exc))
+        return False
+    return True
+
+
+async def _upsert(
+    conn: AsyncConnection, caps: Capabilities, batch: _Batch, rows: list[dict[str, Any]], tally: _Tally
+) -> list[str]:
+    """Upsert ``rows`` in bulk, or one by one if the bulk statement is refused; the keys written."""
+    if not rows:
+        return []
+    try:
+        # A SAVEPOINT, so a refused bulk statement leaves the claim (and transaction) usable.
+        async with conn.begin_nested():
+            returned = await upsert_jobs(conn, caps, rows, batch.stamps)
+    except _WRITE_ERRORS as exc:
+        if not is_record_error(exc):
+            raise
+        logger.warning(
+            "store: batch %s refused in bulk (%s); writing it record by record", batch.key, reason(exc)
+        )
+        return await _upsert_one_by_one(conn, caps, batch, rows, tally)
+    tally.count(returned, len(rows), batch.stamps)
+    return [row["key"] for row in rows]
+
+
+async def _upsert_one_by_one(
+    conn: AsyncConnection, caps: Capabilities, batch: _Batch, rows: list[dict[str, Any]], tally: _Tally
+) -> list[str]:
+    written: list[str] = []
+    for row in rows:
+        try:
+            async with conn.begin_nested():
+                returned = await upsert_jobs(conn, caps, [row], batch.stamps)
+        except _WRITE_ERRORS as exc:
+            if not is_record_error(exc):
+                raise
+            tally.failures.append(ItemFailure(row["external_id"], f"could not be stored: {reason(exc)}"))
+            continue
+        tally.count(returned, 1, batch.stamps)
+        written.append(row["key"])
+    return written
+
+
+async def _record(conn: AsyncConnection, key: BatchKey, result: UpsertResult) -> None:
+    await conn.execute(
+        sa.update(batches)
+        .where(batches.c.entry_id == key.entry_id, batches.c.batch_no == key.batch_no)
+        .values(
+            new=result.new,
+            updated=result.updated,
+            unchanged=result.unchanged,
+            failed=result.failed,
+            failures=[f.to_dict() for f in result.failures],
+        )
+    )
+
+
+def result_from_row(row: Row[Any]) -> UpsertResult:
+    return UpsertResult(
+        new=row.new,
+        updated=row.updated,
+        unchanged=row.unchanged,
+        failed=row.failed,
+        failures=tuple(ItemFailure(f["external_id"], f["reason"]) for f in row.failures),
+    )
+
+
+async def _recorded(conn: AsyncConnection, key: BatchKey) -> UpsertResult:
+    query = sa.select(batches).where(batches.c.entry_id == key.entry_id, batches.c.batch_no == key.batch_no)
+    row = (await conn.execute(query)).first()
+    if row is None:  # only if someone deleted it between our claim and this read
+        raise StoreError(f"store: batch {key} was recorded but its row is gone", transient=True)
+    return result_from_row(row)
+
+
+async def batch_results(conn: AsyncConnection, entry_id: str) -> dict[int, UpsertResult]:
+    query = sa.select(batches).where(batches.c.entry_id == entry_id).order_by(batches.c.batch_no)
+    return {row.batch_no: result_from_row(row) for row in await conn.execute(query)}
+
+
+# ---------------------------------------------------------------- reads
+
+
+def _stored_job(row: Row[Any], feed_ids: list[str]) -> StoredJob:
+    record = JobRecord.model_validate({name: row._mapping[name] for name in RECORD_COLUMNS})
+    return StoredJob(
+        record=record,
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        last_changed=row.last_changed,
+        feed_ids=feed_ids,
+    )
+
+
+async def _feed_ids(conn: AsyncConnection, keys: Iterable[str]) -> dict[str, list[str]]:
+    query = (
+        sa.select(job_feeds.c.job_key, job_feeds.c.feed_id)
+        .where(job_feeds.c.job_key.in_(list(keys)))
+        .order_by(job_feeds.c.job_key, job_feeds.c.feed_id)
+    )
+    by_key: dict[str, list[str]] = {}
+    for job_key, feed_id in await conn.execute(query):
+        by_key.setdefault(job_key, []).append(feed_id)
+    return by_key
+
+
+def _in_feed(feed_id: str | None) -> list[sa.ColumnElement[bool]]:
+    if feed_id is None:
+        return []
+    linked = sa.exists().where(job_feeds.c.job_key == jobs.c.key, job_feeds.c.feed_id == feed_id)
+    return [linked]
+
+
+async def get_job(conn: AsyncConnection, key: str) -> StoredJob:
+    row = (await conn.execute(sa.select(jobs).where(jobs.c.key == key))).first()
+    if row is None:
+        raise NotFound("job", key)
+    return _stored_job(row, (await _feed_ids(conn, [key])).get(key, []))
+
+
+async def list_jobs(
+    conn: AsyncConnection, *, limit: int, offset: int, feed_id: str | None
+) -> list[StoredJob]:
+    query = (
+        sa.select(jobs)
+        .where(*_in_feed(feed_id))
+        .order_by(jobs.c.last_changed.desc(), jobs.c.key)
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = (await conn.execute(query)).all()
+    feed_ids = await _feed_ids(conn, (row.key for row in rows)) if rows else {}
+    return [_stored_job(row, feed_ids.get(row.key, [])) for row in rows]
+
+
+async def count_jobs(conn: AsyncConnection, *, feed_id: str | None) -> int:
+    query = sa.select(sa.func.count()).select_from(jobs).where(*_in_feed(feed_id))
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def job_hashes(conn: AsyncConnection, caps: Capabilities, keys: Sequence[str]) -> dict[str, str]:
+    hashes: dict[str, str] = {}
+    wanted = sorted(set(keys))
+    step = caps.max_bind_params // 2
+    for start in range(0, len(wanted), step):
+        query = sa.select(jobs.c.key, jobs.c.content_hash).where(jobs.c.key.in_(wanted[start : start + step]))
+        hashes.update({key: content_hash for key, content_hash in await conn.execute(query)})
+    return hashes

@@ -1,0 +1,112 @@
+"""BullMQ workers for the feed, batch and schedule queues, sharing one ImportContext.
+
+Each processor runs under a time limit (the Python port of BullMQ has none of its own): an attempt
+that runs over fails and is retried like any transient error. One INFO line per job with its duration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bullmq import Worker
+from bullmq.custom_errors import WaitingChildrenError
+
+from jobimporter.batchjob import process_batch_job
+from jobimporter.context import ImportContext
+from jobimporter.errors import QueueError
+from jobimporter.feedjob import process_feed_job
+from jobimporter.queue import RETRY_AFTER_BACKOFF, QueueNames, RetryPolicy
+
+log = logging.getLogger(__name__)
+
+Processor = Callable[[ImportContext, Any, str], Awaitable[Any]]
+
+
+class AttemptTimedOut(QueueError):
+    """A job attempt ran past its time limit; it is retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    concurrency: int = 5
+    job_timeout_s: float = 30.0
+    feed_timeout_s: float = 300.0
+    lock_duration_ms: int = 30_000
+    stalled_interval_ms: int = 30_000
+
+
+class WorkerPool:
+    """Runs the workers of one process; ``aclose`` lets active jobs finish (graceful shutdown)."""
+
+    def __init__(
+        self,
+        ctx: ImportContext,
+        redis_url: str,
+        names: QueueNames,
+        settings: WorkerSettings,
+        extra: Mapping[str, Processor] | None = None,
+    ) -> None:
+        self.ctx, self.redis_url, self.names, self.settings = ctx, redis_url, names, settings
+        self._processors: dict[str, tuple[Processor, float]] = {
+            names.feeds: (process_feed_job, settings.feed_timeout_s),
+            names.batches: (process_batch_job, settings.job_timeout_s),
+        }
+        for queue_name, processor in (extra or {}).items():
+            self._processors[queue_name] = (processor, settings.job_timeout_s)
+        self._workers: list[Worker] = []
+
+    def start(self) -> None:
+        for queue_name, (processor, timeout_s) in self._processors.items():
+            self._workers.append(Worker(queue_name, self._wrap(processor, timeout_s), self._options()))
+        log.info("workers: %d queues, concurrency %d each", len(self._workers), self.settings.concurrency)
+
+    async def aclose(self, *, force: bool = False) -> None:
+        workers, self._workers = self._workers, []
+        await asyncio.gather(*(w.close(force=force) for w in workers), return_exceptions=True)
+
+    def _options(self) -> dict[str, Any]:
+        policy = self.ctx.policy
+        return {
+            "connection": self.redis_url,
+            "concurrency": self.settings.concurrency,
+            "lockDuration": self.settings.lock_duration_ms,
+            "stalledInterval": self.settings.stalled_interval_ms,
+            "maxStalledCount": 2,
+            "settings": {"backoffStrategy": _retry_after_backoff(policy)},
+        }
+
+    def _wrap(self, processor: Processor, timeout_s: float) -> Callable[[Any, str], Awaitable[Any]]:
+        ctx = self.ctx
+
+        async def run(job: Any, token: str) -> Any:
+            started = time.perf_counter()
+            try:
+                result = await asyncio.wait_for(processor(ctx, job, token), timeout_s)
+            except TimeoutError as exc:
+                raise AttemptTimedOut(f"queue: {job.name} attempt timed out after {timeout_s:g} s") from exc
+            except WaitingChildrenError:
+                log.debug("%6.2fs ⇢ %s %s waits for its batches", time.perf_counter() - started, job.name, job.id)
+                raise
+            except Exception as exc:
+                log.info("%6.2fs ✗ %s %s: %s", time.perf_counter() - started, job.name, job.id, exc)
+                raise
+            log.info("%6.2fs → %s %s", time.perf_counter() - started, job.name, job.id)
+            return result
+
+        return run
+
+
+def _retry_after_backoff(policy: RetryPolicy) -> Callable[[int, str, BaseException, Any], int]:
+    """Exponential backoff that never retries before the server's Retry-After."""
+
+    def strategy(attempts_made: int, backoff_type: str, err: BaseException, job: Any) -> int:
+        if backoff_type != RETRY_AFTER_BACKOFF:
+            raise QueueError(f"queue: unknown backoff type {backoff_type!r}")
+        return policy.delay_ms(attempts_made, getattr(err, "retry_after", None))
+
+    return strategy

@@ -1,0 +1,65 @@
+"""Store fixtures for the contract suite: one per backend, each a fresh, started store on its own
+database; ``store`` runs a test over every backend (apscheduler's ``raw_datastore`` habit)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from pytest_lazy_fixtures import lf
+
+from jobimporter.store import JobStore, create_store
+from jobimporter.store.sql import SQLStore
+
+
+@asynccontextmanager
+async def started_store(url: str) -> AsyncIterator[SQLStore]:
+    store = create_store(url)
+    assert isinstance(store, SQLStore)
+    async with store:
+        yield store
+        # Every method must give its connection back, whatever happened in it.
+        assert store.engine.pool.checkedout() == 0, store.engine.pool.status()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'jobs.db'}"
+
+
+@pytest.fixture
+async def sqlite_store(sqlite_url: str) -> AsyncIterator[SQLStore]:
+    async with started_store(sqlite_url) as store:
+        yield store
+
+
+@pytest.fixture
+async def postgres_store(pg_database_url: str) -> AsyncIterator[SQLStore]:
+    async with started_store(pg_database_url) as store:
+        yield store
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(lf("sqlite_store"), id="sqlite"),
+        pytest.param(lf("postgres_store"), id="postgres", marks=pytest.mark.external_service),
+    ]
+)
+def store(request: pytest.FixtureRequest) -> JobStore:
+    """A fresh, started store of each backend."""
+    backend: JobStore = request.param
+    return backend
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(lf("sqlite_url"), id="sqlite"),
+        pytest.param(lf("pg_database_url"), id="postgres", marks=pytest.mark.external_service),
+    ]
+)
+def store_url(request: pytest.FixtureRequest) -> str:
+    """The URL of an empty database of each backend, for lifecycle tests."""
+    url: str = request.param
+    return url

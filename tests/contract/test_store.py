@@ -1,0 +1,704 @@
+"""The ``JobStore`` contract, written once against the ABC and run over every backend.
+
+Each test names the contract sentence it checks (``store/base.py``). Backend-only checks (such as
+PostgreSQL's ``xmin``) skip elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import socket
+import sys
+from asyncio.subprocess import PIPE
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from jobimporter.errors import NotFound, StoreError
+from jobimporter.models import (
+    BatchKey,
+    EntryStatus,
+    FeedFormat,
+    FeedSource,
+    ImportEntry,
+    ImportRun,
+    ItemFailure,
+    JobRecord,
+    Priority,
+    RunStatus,
+    Trigger,
+    UpsertResult,
+    new_id,
+)
+from jobimporter.store import JobStore, create_store
+from jobimporter.store.schema import VERSION_TABLE, metadata
+from jobimporter.store.sql import SQLStore
+
+from .conftest import started_store
+
+T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+# ---------------------------------------------------------------- builders
+
+
+def job(n: int, version: str = "v1", **fields: Any) -> JobRecord:
+    """Job ``n``; a different ``version`` (or field) is different content, hence a different hash."""
+    values: dict[str, Any] = {
+        "title": f"Engineer {n} ({version})",
+        "company": "ACME",
+        "locations": ["Berlin", "Remote"],
+        "job_types": ["full-time"],
+        "categories": ["dev"],
+        "description_html": f"<p>Job {n}</p>",
+        "description_text": f"Job {n}",
+        "url": f"https://jobs.example/{n}",
+        "published_at": T0 - DAY,
+        "salary_min": 1000.0,
+        "extra": {"version": version},
+        **fields,
+    }
+    digest = hashlib.sha256(repr(sorted(values.items())).encode()).hexdigest()[:40]
+    return JobRecord(
+        key=f"job{n:08d}",
+        source="jobs.example",
+        external_id=f"https://jobs.example/{n}",
+        content_hash=digest,
+        **values,
+    )
+
+
+def jobs(numbers: range | list[int], version: str = "v1") -> list[JobRecord]:
+    return [job(n, version) for n in numbers]
+
+
+def source(name: str, url: str, **fields: Any) -> FeedSource:
+    return FeedSource(name=name, url=url, **fields)
+
+
+def new_run(*statuses: EntryStatus, started_at: datetime = T0, failed: int = 0) -> ImportRun:
+    run_id = new_id("run")
+    entries = [
+        ImportEntry(
+            id=f"{run_id}-e{9 - i}",  # ids sort against creation order: ordering must follow position
+            run_id=run_id,
+            feed_id=f"feed_{i}",
+            url=f"https://feeds.example/{i}",
+            name=f"Feed {i}",
+            status=status,
+            failed=failed,
+        )
+        for i, status in enumerate(statuses)
+    ]
+    return ImportRun(run_id=run_id, trigger=Trigger.MANUAL, started_at=started_at, feeds=entries)
+
+
+async def stored_run(store: JobStore, *statuses: EntryStatus, started_at: datetime = T0) -> ImportRun:
+    run = new_run(*statuses, started_at=started_at)
+    await store.create_run(run)
+    return run
+
+
+def is_postgres(store: JobStore) -> bool:
+    return isinstance(store, SQLStore) and store.engine.dialect.name == "postgresql"
+
+
+async def xmins(store: JobStore, keys: list[str]) -> dict[str, str]:
+    """PostgreSQL's row version of each job: it changes whenever the row is written."""
+    assert isinstance(store, SQLStore)
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(
+            sa.text("SELECT key, xmin::text AS version FROM jobs WHERE key = ANY(:keys)"), {"keys": keys}
+        )
+        return {row.key: row.version for row in rows}
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+# ---------------------------------------------------------------- lifecycle
+
+
+async def test_start_creates_the_schema_the_tables_describe(store: JobStore) -> None:
+    """start(): "bring the schema to the current version" — and the migration matches schema.py."""
+    assert isinstance(store, SQLStore)
+    opts = {"compare_type": True, "version_table": VERSION_TABLE}
+    async with store.engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda c: compare_metadata(MigrationContext.configure(c, opts=opts), metadata)
+        )
+    assert diff == []
+
+
+async def test_start_again_and_concurrently_is_safe(store_url: str) -> None:
+    """start(): "Safe to call from several processes at once" (here: several stores at once, then again)."""
+    stores = [create_store(store_url) for _ in range(4)]
+    await asyncio.gather(*(s.start() for s in stores))
+    try:
+        await asyncio.gather(*(s.ping() for s in stores))
+    finally:
+        await asyncio.gather(*(s.aclose() for s in stores))
+    async with started_store(store_url) as again:
+        assert await again.count_jobs() == 0
+
+
+async def test_start_from_several_processes(store_url: str) -> None:
+    """start(): "Safe to call from several processes at once (concurrent migrations are serialized)"."""
+    script = (
+        "import asyncio, sys\n"
+        "from jobimporter.store import create_store\n"
+        "async def main():\n"
+        "    async with create_store(sys.argv[1]) as store:\n"
+        "        await store.sync_feeds([])\n"
+        "asyncio.run(main())\n"
+    )
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, store_url, stderr=asyncio.subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    outcomes = [(p, (await p.communicate())[1].decode()[-2000:]) for p in procs]
+    assert [p.returncode for p, _ in outcomes] == [0, 0, 0], [err for _, err in outcomes]
+
+
+_WRITER_SCRIPT = """
+import asyncio, json, sys
+from datetime import datetime, UTC
+from jobimporter.models import BatchKey, JobRecord
+from jobimporter.store import create_store
+
+async def main(url, worker):
+    async with create_store(url) as store:
+        results = []
+        for batch_no in range(1, 6):
+            first = batch_no * 100
+            records = [
+                JobRecord(key=f"job{n:08d}", source="jobs.example", external_id=str(n), title=f"Job {n}",
+                          content_hash=f"hash{n:08d}")
+                for n in range(first, first + 150)
+            ]
+            now = datetime(2026, 1, 5, tzinfo=UTC)
+            result = await store.upsert_batch(BatchKey(f"ent_{worker}", batch_no), "feed_a", records, now=now)
+            results.append(result.new)
+        print(json.dumps(results))
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def test_writers_in_several_processes_queue_instead_of_failing(store_url: str) -> None:
+    """Concurrent writers from several processes (SQLite: BEGIN IMMEDIATE + busy timeout) all succeed,
+    and each key is new exactly once across them."""
+    async with started_store(store_url):
+        pass  # schema first, so the writers race on data, not on migrations (tested above)
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _WRITER_SCRIPT, store_url, str(worker), stdout=PIPE, stderr=PIPE
+        )
+        for worker in range(3)
+    ]
+    outputs = [await p.communicate() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err.decode()[-2000:] for _, err in outputs]
+    new_per_batch = [json.loads(out) for out, _ in outputs]
+    assert sum(map(sum, new_per_batch)) == 550  # keys 100..649, each new once
+    async with started_store(store_url) as store:
+        assert await store.count_jobs() == 550
+
+
+async def test_in_memory_sqlite_serves_concurrent_tasks() -> None:
+    async with started_store("sqlite://") as store:
+        results = await asyncio.gather(
+            *(
+                store.upsert_batch(BatchKey("ent_a", n), "feed_a", jobs(range(n, n + 10)), now=T0)
+                for n in range(5)
+            )
+        )
+        assert sum(r.new for r in results) == 14
+        assert await store.count_jobs() == 14
+
+
+async def test_a_store_handed_an_engine_leaves_it_open(store_url: str) -> None:
+    """Lifecycle: "one handed an engine/client leaves it open"."""
+    async_url = store_url.replace("sqlite://", "sqlite+aiosqlite://").replace(
+        "postgresql://", "postgresql+asyncpg://"
+    )
+    engine = create_async_engine(async_url)
+    try:
+        async with SQLStore(engine) as store:
+            await store.ping()
+        async with engine.connect() as conn:
+            assert (await conn.execute(sa.text("SELECT count(*) FROM jobs"))).scalar_one() == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_unreachable_postgres_is_a_transient_store_error() -> None:
+    """Errors: "every method raises StoreError (transient=True when ... lost connection)", never a driver error."""
+    store = create_store(f"postgresql://postgres@127.0.0.1:{closed_port()}/nowhere")
+    with pytest.raises(StoreError) as caught:
+        await store.start()
+    assert type(caught.value) is StoreError
+    assert caught.value.transient
+    assert str(caught.value).startswith("store: ")
+    with pytest.raises(StoreError):
+        await store.ping()  # not started: still a StoreError
+
+
+async def test_unopenable_sqlite_is_a_permanent_store_error(tmp_path: Path) -> None:
+    store = create_store(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'jobs.db'}")
+    with pytest.raises(StoreError) as caught:
+        await store.start()
+    assert type(caught.value) is StoreError
+    assert not caught.value.transient
+
+
+async def test_methods_before_start_raise_store_error(sqlite_url: str) -> None:
+    with pytest.raises(StoreError, match="not started"):
+        await create_store(sqlite_url).get_feed("feed_x")
+
+
+# ---------------------------------------------------------------- feeds
+
+
+async def test_sync_feeds_adds_updates_and_keeps_ids_and_validators(store: JobStore) -> None:
+    """sync_feeds: add new ones with fresh ids, update name/format/enabled/priority, keep ids and
+    validators, leave feeds not in sources alone, return the feeds in the order of sources."""
+    first = await store.sync_feeds(
+        [source("B", "https://b.example/feed"), source("A", "https://a.example/feed")]
+    )
+    assert [f.name for f in first] == ["B", "A"]
+    assert len({f.id for f in first}) == 2
+    await store.save_feed_validators(first[1].id, '"etag-1"', "Mon, 05 Jan 2026 12:00:00 GMT")
+
+    changed = source(
+        "A2", "https://a.example/feed", format=FeedFormat.RSS, enabled=False, priority=Priority.HIGH
+    )
+    second = await store.sync_feeds([changed, source("C", "https://c.example/feed")])
+
+    assert second[0].id == first[1].id
+    assert (second[0].name, second[0].format, second[0].enabled, second[0].priority) == (
+        "A2",
+        FeedFormat.RSS,
+        False,
+        Priority.HIGH,
+    )
+    assert (second[0].etag, second[0].last_modified) == ('"etag-1"', "Mon, 05 Jan 2026 12:00:00 GMT")
+    assert await store.get_feed(first[0].id) == first[0]  # not in sources: untouched
+    assert len(await store.list_feeds()) == 3
+
+
+async def test_sync_feeds_with_a_url_twice_keeps_one_feed(store: JobStore) -> None:
+    feeds = await store.sync_feeds([source("X", "https://x.example/"), source("Y", "https://x.example/")])
+    assert feeds[0].id == feeds[1].id
+    assert [f.name for f in await store.list_feeds()] == ["Y"]
+
+
+async def test_list_feeds_orders_by_name_then_url_and_filters_enabled(store: JobStore) -> None:
+    await store.sync_feeds(
+        [
+            source("b", "https://2.example/"),
+            source("a", "https://9.example/"),
+            source("b", "https://1.example/", enabled=False),
+        ]
+    )
+    assert [(f.name, f.url) for f in await store.list_feeds()] == [
+        ("a", "https://9.example/"),
+        ("b", "https://1.example/"),
+        ("b", "https://2.example/"),
+    ]
+    assert [f.url for f in await store.list_feeds(enabled_only=True)] == [
+        "https://9.example/",
+        "https://2.example/",
+    ]
+
+
+async def test_missing_feed_is_not_found(store: JobStore) -> None:
+    with pytest.raises(NotFound) as caught:
+        await store.get_feed("feed_missing")
+    assert (caught.value.kind, caught.value.ident) == ("feed", "feed_missing")
+    with pytest.raises(NotFound):
+        await store.save_feed_validators("feed_missing", "x", None)
+
+
+# ---------------------------------------------------------------- runs and entries
+
+
+async def test_create_and_get_run_with_entries_in_creation_order(store: JobStore) -> None:
+    """create_run stores the run with its entries; get_run returns entries "ordered as created"."""
+    run = await stored_run(store, EntryStatus.QUEUED, EntryStatus.QUEUED, EntryStatus.QUEUED)
+    assert await store.get_run(run.run_id) == run
+    assert await store.get_entry(run.feeds[1].id) == run.feeds[1]
+
+
+async def test_create_run_is_atomic(store: JobStore) -> None:
+    """create_run: "together with its entries, atomically"."""
+    run = new_run(EntryStatus.QUEUED, EntryStatus.QUEUED)
+    clash = run.model_copy(update={"feeds": [run.feeds[0], run.feeds[0]]})  # same entry id twice
+    with pytest.raises(StoreError) as caught:
+        await store.create_run(clash)
+    assert not caught.value.transient
+    with pytest.raises(NotFound):
+        await store.get_run(run.run_id)
+
+
+async def test_list_runs_newest_first_with_entries_and_paging(store: JobStore) -> None:
+    """list_runs: "newest first (by started_at, then id), each with its entries"."""
+    old = await stored_run(store, EntryStatus.QUEUED, started_at=T0)
+    tied = sorted(
+        [await stored_run(store, EntryStatus.QUEUED, started_at=T0 + DAY) for _ in range(2)],
+        key=lambda r: r.run_id,
+    )
+    newest = await stored_run(store, EntryStatus.QUEUED, EntryStatus.QUEUED, started_at=T0 + 2 * DAY)
+
+    listed = await store.list_runs()
+    assert [r.run_id for r in listed] == [newest.run_id, tied[1].run_id, tied[0].run_id, old.run_id]
+    assert listed[0] == newest
+    assert [r.run_id for r in await store.list_runs(limit=2, offset=1)] == [tied[1].run_id, tied[0].run_id]
+
+
+async def test_missing_run_and_entry_are_not_found(store: JobStore) -> None:
+    for call in (
+        store.get_run("run_missing"),
+        store.get_entry("ent_missing"),
+        store.update_entry("ent_missing", {"http_status": 200}),
+        store.finalize_entry("ent_missing", status=EntryStatus.COMPLETED, finished_at=T0),
+        store.finalize_run_if_done("run_missing", T0),
+    ):
+        with pytest.raises(NotFound):
+            await call
+
+
+async def test_update_entry_sets_fields_and_returns_the_entry(store: JobStore) -> None:
+    run = await stored_run(store, EntryStatus.QUEUED)
+    entry = await store.update_entry(
+        run.feeds[0].id,
+        {
+            "status": EntryStatus.FETCHING,
+            "started_at": T0,
+            "http_status": 200,
+            "bytes": 1234,
+            "total_fetched": 7,
+        },
+    )
+    assert (entry.status, entry.started_at, entry.http_status, entry.bytes, entry.total_fetched) == (
+        EntryStatus.FETCHING,
+        T0,
+        200,
+        1234,
+        7,
+    )
+    assert await store.get_entry(entry.id) == entry
+
+
+@pytest.mark.parametrize("final", [EntryStatus.COMPLETED, EntryStatus.FAILED, EntryStatus.NOT_MODIFIED])
+async def test_update_entry_never_reopens_a_final_entry(store: JobStore, final: EntryStatus) -> None:
+    """update_entry: "An entry in a final status is not moved back to a non-final one (the update is
+    ignored and the stored entry returned)"."""
+    run = await stored_run(store, EntryStatus.QUEUED)
+    entry_id = run.feeds[0].id
+    closed = await store.finalize_entry(entry_id, status=final, finished_at=T0)
+
+    returned = await store.update_entry(entry_id, {"status": EntryStatus.PROCESSING, "http_status": 500})
+    assert returned == closed
+    assert await store.get_entry(entry_id) == closed
+    # Changes that do not reopen it still apply.
+    assert (await store.update_entry(entry_id, {"http_status": 304})).http_status == 304
+
+
+# ---------------------------------------------------------------- upsert_batch
+
+
+async def test_upsert_classifies_new_updated_unchanged_and_stamps_times(store: JobStore) -> None:
+    """upsert_batch: new (first_seen = last_seen = last_changed = now), updated (last_changed and
+    last_seen = now, first_seen kept), unchanged (not written: times untouched)."""
+    first = await store.upsert_batch(BatchKey("ent_a", 1), "feed_a", jobs(range(10)), now=T0)
+    assert first == UpsertResult(new=10)
+    stored = await store.get_job(job(0).key)
+    assert (stored["first_seen"], stored["last_seen"], stored["last_changed"]) == (T0, T0, T0)
+    assert stored["record"] == job(0)
+
+    later = T0 + timedelta(hours=1)
+    batch = [job(n, "v2") if n < 3 else job(n) for n in range(12)]
+    second = await store.upsert_batch(BatchKey("ent_b", 1), "feed_a", batch, now=later)
+    assert second == UpsertResult(new=2, updated=3, unchanged=7)
+
+    updated = await store.get_job(job(0).key)
+    assert updated["record"] == job(0, "v2")
+    assert (updated["first_seen"], updated["last_seen"], updated["last_changed"]) == (T0, later, later)
+    unchanged = await store.get_job(job(5).key)
+    assert (unchanged["first_seen"], unchanged["last_seen"], unchanged["last_changed"]) == (T0, T0, T0)
+    assert await store.job_hashes([job(0).key, job(5).key, "job_missing"]) == {
+        job(0).key: job(0, "v2").content_hash,
+        job(5).key: job(5).content_hash,
+    }
+
+
+async def test_unchanged_rows_are_not_written(store: JobStore) -> None:
+    """upsert_batch: an unchanged record "is not written at all" (on PostgreSQL: its xmin stays)."""
+    records = jobs(range(20))
+    await store.upsert_batch(BatchKey("ent_a", 1), "feed_a", records, now=T0)
+    keys = [r.key for r in records]
+    before = await xmins(store, keys) if is_postgres(store) else {}
+
+    result = await store.upsert_batch(BatchKey("ent_b", 1), "feed_a", records, now=T0 + timedelta(minutes=5))
+
+    assert result == UpsertResult(unchanged=20)
+    for key in keys:
+        stored = await store.get_job(key)
+        assert (stored["last_seen"], stored["last_changed"]) == (T0, T0)
+    if is_postgres(store):
+        assert await xmins(store, keys) == before
+
+
+async def test_unchanged_rows_refresh_last_seen_when_stale(store: JobStore) -> None:
+    """upsert_batch: unchanged "except that last_seen is refreshed when older than seen_refresh_s"."""
+    await store.upsert_batch(BatchKey("ent_a", 1), "feed_a", jobs(range(3)), now=T0)
+    soon, late = T0 + timedelta(seconds=30), T0 + timedelta(seconds=120)
+
+    assert await store.upsert_batch(
+        BatchKey("ent_b", 1), "feed_a", jobs(range(3)), now=soon, seen_refresh_s=60
+    ) == (UpsertResult(unchanged=3))
+    assert (await store.get_job(job(1).key))["last_seen"] == T0
+    assert await store.upsert_batch(
+        BatchKey("ent_c", 1), "feed_a", jobs(range(3)), now=late, seen_refresh_s=60
+    ) == (UpsertResult(unchanged=3))
+    refreshed = await store.get_job(job(1).key)
+    assert (refreshed["first_seen"], refreshed["last_seen"], refreshed["last_changed"]) == (T0, late, T0)
+
+
+async def test_the_same_batch_key_twice_returns_the_recorded_result(store: JobStore) -> None:
+    """upsert_batch: "Calling again with a key already recorded writes nothing and returns the
+    recorded result" — and the entry's counts do not double."""
+    run = await stored_run(store, EntryStatus.PROCESSING)
+    entry_id = run.feeds[0].id
+    failures = (ItemFailure("item #3", "invalid: title missing"),)
+    first = await store.upsert_batch(BatchKey(entry_id, 1), "feed_a", jobs(range(5)), failures, now=T0)
+
+    again = await store.upsert_batch(BatchKey(entry_id, 1), "feed_a", jobs(range(5, 9), "v2"), now=T0 + DAY)
+
+    assert again == first == UpsertResult(new=5, failed=1, failures=failures)
+    assert await store.count_jobs() == 5
+    assert (await store.get_job(job(0).key))["last_seen"] == T0
+    assert await store.batch_results(entry_id) == {1: first}
+    entry = await store.finalize_entry(entry_id, status=EntryStatus.COMPLETED, finished_at=T0 + DAY)
+    assert (entry.new, entry.failed) == (5, 1)
+
+
+async def test_the_same_batch_key_concurrently_is_written_once(store: JobStore) -> None:
+    """upsert_batch: exactly once "even from a concurrent caller"."""
+    key = BatchKey("ent_a", 1)
+    results = await asyncio.gather(
+        *(store.upsert_batch(key, "feed_a", jobs(range(30)), now=T0) for _ in range(3))
+    )
+    assert results == [UpsertResult(new=30)] * 3
+    assert await store.batch_results("ent_a") == {1: UpsertResult(new=30)}
+
+
+async def test_concurrent_batches_sharing_keys_make_each_key_new_once(store: JobStore) -> None:
+    """upsert_batch: "Correct under concurrent batches that share keys: each key is new in exactly one"."""
+    left, right = jobs(range(100)), jobs(range(50, 150))
+    results = await asyncio.gather(
+        store.upsert_batch(BatchKey("ent_l", 1), "feed_l", left, now=T0),
+        store.upsert_batch(BatchKey("ent_r", 1), "feed_r", right, now=T0),
+    )
+    assert sum(r.new for r in results) == 150
+    assert sum(r.unchanged for r in results) == 50
+    assert sum(r.updated + r.failed for r in results) == 0
+    assert await store.count_jobs() == 150
+    shared = await store.get_job(job(75).key)
+    assert shared["feed_ids"] == ["feed_l", "feed_r"]
+
+
+async def test_failures_and_duplicates_count_as_failed(store: JobStore) -> None:
+    """upsert_batch: "failures (items that failed before reaching the store) count as failed"; a key
+    twice in one batch keeps the last and fails the earlier one."""
+    early = [ItemFailure("item #7", "invalid: no title")]
+    batch = [job(1), job(2, "old"), job(3), job(2, "new")]
+    result = await store.upsert_batch(BatchKey("ent_a", 1), "feed_a", batch, early, now=T0)
+
+    assert (result.new, result.updated, result.unchanged, result.failed) == (3, 0, 0, 2)
+    assert result.failures == (
+        ItemFailure("item #7", "invalid: no title"),
+        ItemFailure(job(2).external_id, "duplicate of another item in this batch"),
+    )
+    assert (await store.get_job(job(2).key))["record"] == job(2, "new")
+
+
+async def test_a_batch_of_failures_only_is_recorded(store: JobStore) -> None:
+    failures = [ItemFailure(f"item #{i}", "invalid") for i in range(3)]
+    result = await store.upsert_batch(BatchKey("ent_a", 0), "feed_a", [], failures, now=T0)
+    assert result == UpsertResult(failed=3, failures=tuple(failures))
+    assert await store.batch_results("ent_a") == {0: result}
+
+
+def _refused_values(store: JobStore) -> list[tuple[str, dict[str, Any], str]]:
+    cases: list[tuple[str, dict[str, Any], str]] = [
+        ("unserializable extra", {"extra": {"tags": {"a", "b"}}}, "not JSON serializable"),
+    ]
+    if is_postgres(store):  # SQLite stores NUL characters as they are
+        cases.append(("NUL in text", {"title": "Engineer \x00 nul"}, "0x00"))
+    return cases
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["insert", "update"])
+async def test_a_record_the_database_refuses_fails_alone(store: JobStore, existing: bool) -> None:
+    """upsert_batch: "a record the database refuses fails alone with the reason; the rest of the
+    batch is written"."""
+    for case, (label, bad_fields, reason) in enumerate(_refused_values(store)):
+        numbers = range(case * 10, case * 10 + 5)
+        if existing:
+            await store.upsert_batch(BatchKey(f"ent_{label}", 1), "feed_a", jobs(numbers), now=T0)
+        bad = job(numbers[2], "v2", **bad_fields)
+        batch = [job(n, "v2") if n != numbers[2] else bad for n in numbers]
+
+        result = await store.upsert_batch(BatchKey(f"ent_{label}", 2), "feed_a", batch, now=T0 + DAY)
+
+        assert (result.new + result.updated, result.failed) == (4, 1), label
+        assert result.failures[0].external_id == bad.external_id
+        assert result.failures[0].reason.startswith("could not be stored: ")
+        assert reason in result.failures[0].reason, label
+        hashes = await store.job_hashes([r.key for r in batch])
+        assert hashes.get(bad.key) == (job(numbers[2]).content_hash if existing else None)
+        assert all(hashes[r.key] == r.content_hash for r in batch if r is not bad)
+
+
+async def test_jobs_are_linked_to_every_feed_they_were_seen_in(store: JobStore) -> None:
+    """upsert_batch: "the job is linked to feed_id (the set of feeds it was seen in)"."""
+    await store.upsert_batch(BatchKey("ent_b", 1), "feed_b", jobs(range(4)), now=T0)
+    await store.upsert_batch(BatchKey("ent_a", 1), "feed_a", jobs(range(2, 6)), now=T0 + DAY)
+
+    assert (await store.get_job(job(0).key))["feed_ids"] == ["feed_b"]
+    assert (await store.get_job(job(3).key))["feed_ids"] == ["feed_a", "feed_b"]
+    assert await store.count_jobs() == 6
+    assert await store.count_jobs(feed_id="feed_a") == 4
+    assert {j["record"].key for j in await store.list_jobs(feed_id="feed_b")} == {
+        job(n).key for n in range(4)
+    }
+    assert await store.list_jobs(feed_id="feed_none") == []
+
+
+async def test_list_jobs_most_recently_changed_first(store: JobStore) -> None:
+    await store.upsert_batch(BatchKey("ent_a", 1), "feed_a", jobs(range(3)), now=T0)
+    await store.upsert_batch(BatchKey("ent_a", 2), "feed_a", [job(1, "v2")], now=T0 + DAY)
+
+    listed = await store.list_jobs()
+    assert [j["record"].key for j in listed] == [job(1).key, job(0).key, job(2).key]
+    assert listed[0]["last_changed"] == T0 + DAY
+    assert [j["record"].key for j in await store.list_jobs(limit=1, offset=1)] == [job(0).key]
+
+
+async def test_missing_job_is_not_found(store: JobStore) -> None:
+    with pytest.raises(NotFound):
+        await store.get_job("job_missing")
+
+
+async def test_batch_results_by_batch_number(store: JobStore) -> None:
+    await store.upsert_batch(BatchKey("ent_a", 2), "feed_a", jobs(range(2)), now=T0)
+    await store.upsert_batch(BatchKey("ent_a", 1), "feed_a", jobs(range(1, 4)), now=T0)
+    await store.upsert_batch(BatchKey("ent_other", 1), "feed_a", jobs(range(9, 10)), now=T0)
+    assert await store.batch_results("ent_a") == {1: UpsertResult(new=2, unchanged=1), 2: UpsertResult(new=2)}
+    assert await store.batch_results("ent_none") == {}
+
+
+# ---------------------------------------------------------------- finalize
+
+
+async def test_finalize_entry_sums_batches_adds_missing_and_is_idempotent(store: JobStore) -> None:
+    """finalize_entry: counts and failures are the sum of recorded batches plus item_count failed items
+    per missing batch without a result; sets status, finished_at, error, duration_s; idempotent."""
+    run = await stored_run(store, EntryStatus.QUEUED)
+    entry_id = run.feeds[0].id
+    await store.update_entry(entry_id, {"status": EntryStatus.PROCESSING, "started_at": T0})
+    early = [ItemFailure("item #1", "invalid")]
+    await store.upsert_batch(BatchKey(entry_id, 0), "feed_0", [], early, now=T0)
+    await store.upsert_batch(BatchKey(entry_id, 1), "feed_0", jobs(range(4)), now=T0)
+    await store.upsert_batch(BatchKey(entry_id, 3), "feed_0", [job(0, "v2"), job(1)], now=T0)
+    missing = [(2, 3, "batch 2 failed after 3 attempt(s): boom"), (3, 2, "recorded, so ignored")]
+
+    finished = T0 + timedelta(seconds=90)
+    entry = await store.finalize_entry(
+        entry_id,
+        status=EntryStatus.COMPLETED,
+        finished_at=finished,
+        error="1 of 3 batches failed",
+        missing_batches=missing,
+    )
+
+    assert (entry.new, entry.updated, entry.unchanged, entry.failed) == (4, 1, 1, 4)
+    assert entry.failures[0] == {"external_id": "item #1", "reason": "invalid"}
+    assert [f["reason"] for f in entry.failures[1:]] == ["batch 2 failed after 3 attempt(s): boom"] * 3
+    assert len({f["external_id"] for f in entry.failures}) == 4
+    assert (entry.status, entry.finished_at, entry.error, entry.duration_s) == (
+        EntryStatus.COMPLETED,
+        finished,
+        "1 of 3 batches failed",
+        90.0,
+    )
+    again = await store.finalize_entry(
+        entry_id,
+        status=EntryStatus.COMPLETED,
+        finished_at=finished,
+        error="1 of 3 batches failed",
+        missing_batches=missing,
+    )
+    assert again == entry == await store.get_entry(entry_id)
+
+
+async def test_finalize_run_waits_for_every_entry_and_wins_once(store: JobStore) -> None:
+    """finalize_run_if_done: None while an entry is open; then the run, to exactly one caller."""
+    run = await stored_run(store, EntryStatus.QUEUED, EntryStatus.QUEUED)
+    await store.finalize_entry(run.feeds[0].id, status=EntryStatus.COMPLETED, finished_at=T0)
+    assert await store.finalize_run_if_done(run.run_id, T0) is None
+    assert (await store.get_run(run.run_id)).status is RunStatus.RUNNING
+
+    await store.finalize_entry(run.feeds[1].id, status=EntryStatus.NOT_MODIFIED, finished_at=T0)
+    results = await asyncio.gather(*(store.finalize_run_if_done(run.run_id, T0 + DAY) for _ in range(6)))
+
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    assert (winners[0].status, winners[0].finished_at) == (RunStatus.COMPLETED, T0 + DAY)
+    assert winners[0] == await store.get_run(run.run_id)
+    assert await store.finalize_run_if_done(run.run_id, T0 + 2 * DAY) is None
+
+
+@pytest.mark.parametrize(
+    ("statuses", "item_failed", "expected"),
+    [
+        ((EntryStatus.COMPLETED, EntryStatus.NOT_MODIFIED), 0, RunStatus.COMPLETED),
+        ((EntryStatus.COMPLETED, EntryStatus.COMPLETED), 1, RunStatus.PARTIAL),
+        ((EntryStatus.COMPLETED, EntryStatus.FAILED), 0, RunStatus.PARTIAL),
+        ((EntryStatus.NOT_MODIFIED, EntryStatus.FAILED), 0, RunStatus.PARTIAL),
+        ((EntryStatus.FAILED, EntryStatus.FAILED), 0, RunStatus.FAILED),
+        ((), 0, RunStatus.COMPLETED),
+    ],
+    ids=["all-clean", "an-item-failed", "a-feed-failed", "not-modified-and-failed", "all-failed", "no-feeds"],
+)
+async def test_finalize_run_status_rules(
+    store: JobStore, statuses: tuple[EntryStatus, ...], item_failed: int, expected: RunStatus
+) -> None:
+    """finalize_run_if_done: completed when all entries completed or not modified and no item failed,
+    failed when every entry failed, else partial."""
+    run = await stored_run(store, *([EntryStatus.QUEUED] * len(statuses)))
+    for entry, status in zip(run.feeds, statuses, strict=True):
+        if item_failed:
+            failures = [ItemFailure("item #1", "invalid")] * item_failed
+            await store.upsert_batch(BatchKey(entry.id, 0), entry.feed_id, [], failures, now=T0)
+        await store.finalize_entry(entry.id, status=status, finished_at=T0)
+
+    closed = await store.finalize_run_if_done(run.run_id, T0 + DAY)
+    assert closed is not None
+    assert closed.status is expected

@@ -1,0 +1,216 @@
+"""End to end through the real queue: local feed server → fetch job → batch jobs → store → history.
+
+Real servers only: the private Redis and PostgreSQL the tests start, SQLite in a temp dir, and the
+local HTTP feed server. Workers run in this process except where a test kills one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fixtures.wpjm import changed_copy, load_real_jobs, nine_feeds, render_feed
+from pytest_lazy_fixtures import lf
+
+from jobimporter.config import Settings
+from jobimporter.models import EntryStatus, FeedSource, ImportRun, RunStatus, Trigger
+from jobimporter.runs import start_run, wait_for_run
+from jobimporter.runtime import Runtime
+
+pytestmark = [pytest.mark.e2e, pytest.mark.external_service]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'jobs.db'}"
+
+
+@pytest.fixture(params=[pytest.param(lf("sqlite_url"), id="sqlite"), pytest.param(lf("pg_database_url"), id="postgres")])
+def database_url(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_url: str, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        redis_url=redis_url,
+        database_url=database_url,
+        batch_size=7,  # small batches: several per feed, so fan-out and finalize really happen
+        concurrency=4,
+        backoff_ms=100,
+        fetch_timeout_s=2.0,
+        read_timeout_s=1.0,
+        max_feed_bytes=2_000_000,
+    )
+
+
+@pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    async with Runtime(settings, workers=True) as rt:
+        yield rt
+
+
+ImportFn = Callable[[list[FeedSource]], Any]
+
+
+@pytest.fixture
+def run_import(runtime: Runtime) -> Callable[[list[FeedSource]], Any]:
+    async def run(sources: list[FeedSource]) -> ImportRun:
+        ctx = runtime.ctx
+        feeds = await ctx.store.sync_feeds(sources)
+        after = await ctx.events.last_id()
+        run = await start_run(ctx, feeds, Trigger.CLI)
+        return await wait_for_run(ctx, run.run_id, after)
+
+    return run
+
+
+def serve_nine(feeds: Any) -> list[FeedSource]:
+    sources = []
+    for path, body in nine_feeds().items():
+        feeds.route(path, body=body)
+        sources.append(FeedSource(name=path, url=feeds.url(path)))
+    return sources
+
+
+def assert_exact(run: ImportRun) -> None:
+    for entry in run.feeds:  # failed entries too: a feed that broke mid-document keeps exact counts
+        if entry.status.is_final:
+            assert entry.total_fetched == entry.new + entry.updated + entry.unchanged + entry.failed, entry
+            assert len(entry.failures) == entry.failed, entry
+
+
+def by_url(run: ImportRun) -> dict[str, Any]:
+    return {e.url: e for e in run.feeds}
+
+
+async def test_first_import_counts_each_job_once_across_overlapping_feeds(
+    feeds: Any, runtime: Runtime, run_import: Any
+) -> None:
+    sources = serve_nine(feeds)
+    run = await run_import(sources)
+
+    assert run.status is RunStatus.COMPLETED, [(e.url, e.status, e.error) for e in run.feeds]
+    assert_exact(run)
+    distinct = await runtime.ctx.store.count_jobs()
+    assert sum(e.new for e in run.feeds) == distinct
+    assert sum(e.total_fetched for e in run.feeds) > distinct  # the feeds really overlap
+    higher_ed = next(e for e in run.feeds if e.url.endswith("/rss/articleFeed.cfm"))
+    assert (higher_ed.status, higher_ed.total_fetched) == (EntryStatus.COMPLETED, 0)
+    for entry in run.feeds:
+        assert entry.total_fetched == nine_feeds_count(entry.url), entry.url
+
+
+def nine_feeds_count(url: str) -> int:
+    path = url.split("127.0.0.1", 1)[1].split("/", 1)[1]
+    return render_count(nine_feeds()["/" + path])
+
+
+def render_count(body: bytes) -> int:
+    return body.count(b"<item>")
+
+
+async def test_reimport_is_all_unchanged_and_three_edits_are_exactly_three_updates(
+    feeds: Any, runtime: Runtime, run_import: Any
+) -> None:
+    sources = serve_nine(feeds)
+    first = await run_import(sources)
+    second = await run_import(sources)
+    assert second.status is RunStatus.COMPLETED
+    assert_exact(second)
+    assert [(e.new, e.updated, e.failed) for e in second.feeds] == [(0, 0, 0)] * len(second.feeds)
+    assert sum(e.unchanged for e in second.feeds) == sum(e.total_fetched for e in first.feeds)
+
+    jobs = load_real_jobs()[:50]
+    edited = {str(j["id"]) for j in jobs[:3]}
+    changed = [changed_copy(j) if str(j["id"]) in edited else j for j in jobs]
+    main = next(s for s in sources if s.url.endswith("/?feed=job_feed"))
+    feeds.route(main.url.split(str(feeds.url("")).rstrip("/"), 1)[1], body=render_feed(changed, title="Jobicy", link="https://jobicy.com"))
+    third = await run_import(sources)
+    assert_exact(third)
+    assert sum(e.updated for e in third.feeds) == 3
+    assert sum(e.new for e in third.feeds) == 0
+
+
+async def test_unchanged_feed_answers_304_and_entry_is_not_modified(feeds: Any, run_import: Any) -> None:
+    body = render_feed(load_real_jobs()[:12], title="t", link="https://jobicy.com")
+    feeds.route("/etag-feed", body=body, etag='"v1"')
+    source = [FeedSource(name="etag", url=feeds.url("/etag-feed"))]
+    first = await run_import(source)
+    assert first.feeds[0].status is EntryStatus.COMPLETED and first.feeds[0].new == 12
+    second = await run_import(source)
+    entry = second.feeds[0]
+    assert (entry.status, entry.http_status, entry.total_fetched) == (EntryStatus.NOT_MODIFIED, 304, 0)
+    assert second.status is RunStatus.COMPLETED
+    assert feeds.requests[-1][2].get("if-none-match") == '"v1"'
+
+
+async def test_broken_feeds_fail_their_own_entries_with_reasons_never_the_run(
+    feeds: Any, run_import: Any, runtime: Runtime
+) -> None:
+    good = render_feed(load_real_jobs()[:10], title="good", link="https://jobicy.com")
+    half = good[: good.rfind(b"<item>", 0, len(good) // 1) + 200]  # cut inside the last item
+    feeds.route("/good", body=good)
+    feeds.route("/html", body=b"<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head><body>blocked</body></html>", content_type="text/html")
+    feeds.route("/gone", status=404, body=b"not found")
+    feeds.sequence("/busy", [{"status": 429, "headers": {"Retry-After": "1"}}, {"body": good}])
+    feeds.sequence("/flaky", [{"status": 500}, {"body": good}])
+    feeds.route("/slow", body=good, delay_s=5)
+    feeds.route("/huge", body=b"<rss>" + b" " * 3_000_000 + b"</rss>")
+    feeds.route("/malformed", body=half)
+    feeds.route("/xxe", body=b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><rss><channel><item><title>&x;</title></item></channel></rss>')
+    feeds.route("/empty", body=b'<?xml version="1.0"?><rss version="2.0"><channel><title>empty</title></channel></rss>')
+    names = ["good", "html", "gone", "busy", "flaky", "slow", "huge", "malformed", "xxe", "empty"]
+    run = await run_import([FeedSource(name=n, url=feeds.url(f"/{n}")) for n in names])
+
+    entries = {e.name: e for e in run.feeds}
+    assert run.status is RunStatus.PARTIAL
+    assert_exact(run)
+    for ok in ("good", "busy", "flaky", "empty"):
+        assert entries[ok].status is EntryStatus.COMPLETED, (ok, entries[ok].error)
+    # good, busy, flaky and malformed share the same 10 jobs and run concurrently: each job is new once.
+    assert sum(e.new for e in run.feeds) == await runtime.ctx.store.count_jobs() == 10
+    for name in ("good", "busy", "flaky"):
+        assert (entries[name].total_fetched, entries[name].new + entries[name].unchanged) == (10, 10)
+    assert entries["empty"].total_fetched == 0
+    expectations = {
+        "html": "html", "gone": "404", "slow": "timeout", "huge": "cap",
+        "malformed": "malformed", "xxe": "entit",
+    }  # fmt: skip
+    for name, needle in expectations.items():
+        entry = entries[name]
+        assert entry.status is EntryStatus.FAILED, name
+        assert entry.error and needle in entry.error.lower(), (name, entry.error)
+    assert entries["gone"].http_status == 404
+    assert len([r for r in feeds.requests if r[1] == "/gone"]) == 1  # permanent: not retried
+    busy = [r[0] for r in feeds.requests if r[1] == "/busy"]
+    assert len(busy) == 2 and busy[1] - busy[0] >= 0.95  # Retry-After honoured
+    assert len([r for r in feeds.requests if r[1] == "/slow"]) == 3  # transient: all attempts used
+    assert entries["malformed"].total_fetched >= 1  # items before the break were kept
+    assert entries["malformed"].batches >= 1 and entries["malformed"].error.startswith("parse: malformed XML")
+
+
+async def test_invalid_items_fail_alone_with_reasons(feeds: Any, run_import: Any) -> None:
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        b"<item><title>Good one</title><link>https://example.org/jobs/1</link><guid>g1</guid></item>"
+        b"<item><description>no title, no link</description></item>"
+        b"<item><title>Dup</title><link>https://example.org/jobs/1b</link><guid>g1</guid></item>"
+        b"<item><title>Good two</title><link>https://example.org/jobs/2</link></item>"
+        b"</channel></rss>"
+    )
+    feeds.route("/mixed", body=body)
+    run = await run_import([FeedSource(name="mixed", url=feeds.url("/mixed"))])
+    entry = run.feeds[0]
+    assert (entry.status, entry.total_fetched, entry.new, entry.failed) == (EntryStatus.COMPLETED, 4, 2, 2)
+    reasons = " | ".join(f["reason"] for f in entry.failures)
+    assert "duplicate" in reasons and "title" in reasons.lower()
+    assert run.status is RunStatus.PARTIAL
+
+
+def _elapsed(start: float) -> float:
+    return time.monotonic() - start

@@ -1,0 +1,369 @@
+"""The normalize stage: text cleaning, identity, URLs, dates, money, sanitizing, the content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from fixtures import wpjm
+from jobimporter.errors import ItemError
+from jobimporter.models import JobRecord, RawItem
+from jobimporter.normalize import canonical_job_type, normalize, parse_amount, parse_date, record_key
+from jobimporter.parse import parse_feed
+
+SOURCE = "jobicy.com"
+BASE = "https://jobicy.com/?feed=job_feed"
+FEEDS = Path(__file__).parent / "fixtures" / "feeds"
+
+
+def norm(item: RawItem) -> JobRecord:
+    return normalize(item, source=SOURCE, base_url=BASE)
+
+
+def item(**fields: object) -> RawItem:
+    values: dict[str, object] = {"position": 1, "title": "Engineer", "guid": "g-1"}
+    values.update(fields)
+    return RawItem(**values)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- text
+
+
+def test_html_entities_are_decoded_exactly_once() -> None:
+    record = norm(
+        item(
+            title="Creative Lead - Web &amp; Brand &amp;amp; more",
+            company="Acme &amp; Söhne",
+            categories=("Admin &amp; Operations",),
+            locations=("Z&uuml;rich",),
+            author="HR &#8211; team",
+        )
+    )
+    assert record.title == "Creative Lead - Web & Brand &amp; more"
+    assert record.company == "Acme & Söhne"
+    assert record.categories == ["Admin & Operations"]
+    assert record.locations == ["Zürich"]
+    assert record.extra["author"] == "HR – team"
+
+
+def test_whitespace_is_trimmed_and_collapsed_nbsp_included() -> None:
+    record = norm(item(title="  Data\u00a0&nbsp;Engineer\n\t (m/w/d) ", company=" \n "))
+    assert record.title == "Data Engineer (m/w/d)"
+    assert record.company is None
+
+
+def test_lists_are_deduplicated_in_order() -> None:
+    record = norm(item(categories=("Data", "Ops", "data", " Data "), locations=("USA", "Canada", "USA")))
+    assert record.categories == ["Data", "Ops"]
+    assert record.locations == ["USA", "Canada"]
+
+
+JOB_TYPES = [
+    ("Full-Time", "full-time"),
+    ("Full Time", "full-time"),
+    ("full_time", "full-time"),
+    ("FULL TIME", "full-time"),
+    ("Fulltime", "full-time"),
+    ("part time", "part-time"),
+    ("Part-Time", "part-time"),
+    ("Contract", "contract"),
+    ("Contractor", "contract"),
+    ("Freelance", "freelance"),
+    ("Internship", "internship"),
+    ("intern", "internship"),
+    ("Temporary", "temporary"),
+    ("Temp", "temporary"),
+    ("Volunteer", "volunteer"),
+    ("Per Diem / On Call", "per-diem-on-call"),
+    ("  ", None),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), JOB_TYPES)
+def test_job_type_spelling(raw: str, expected: str | None) -> None:
+    assert canonical_job_type(raw) == expected
+
+
+def test_job_types_are_canonical_and_unique() -> None:
+    assert norm(item(job_types=("Full Time", "full-time", "Contract", ""))).job_types == [
+        "full-time",
+        "contract",
+    ]
+
+
+# ---------------------------------------------------------------- identity
+
+
+def test_identity_prefers_the_trimmed_guid() -> None:
+    record = norm(
+        item(guid="  https://jobicy.com/?post_type=job_listing&p=1 ", link="https://jobicy.com/jobs/1")
+    )
+    assert record.external_id == "https://jobicy.com/?post_type=job_listing&p=1"
+    assert record.key == hashlib.sha256(f"{SOURCE}\n{record.external_id}".encode()).hexdigest()[:32]
+    assert record.key == record_key(SOURCE, record.external_id)
+
+
+def test_identity_falls_back_to_the_absolute_link() -> None:
+    assert norm(item(guid=None, link="/jobs/7")).external_id == "https://jobicy.com/jobs/7"
+
+
+def test_identity_falls_back_to_a_hash_of_title_and_content() -> None:
+    first = norm(item(guid=" ", link=None, content_html="<p>Body</p>"))
+    again = norm(item(guid=None, link="javascript:alert(1)", content_html="<p>Body</p>", position=9))
+    assert first.external_id.startswith("sha256:") and len(first.external_id) == 7 + 64
+    assert again.external_id == first.external_id  # position is not part of identity
+
+
+def test_same_guid_from_different_sources_gives_different_keys() -> None:
+    one = normalize(item(), source="jobicy.com", base_url=BASE)
+    two = normalize(item(), source="example.org", base_url=BASE)
+    assert one.external_id == two.external_id and one.key != two.key
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (item(title=None, position=7), "normalize: item #7: no title"),
+        (item(title=" &nbsp; ", position=3), "normalize: item #3: no title"),
+        (item(guid=None, link=None, position=4), "normalize: item #4: no guid, no link and no content"),
+    ],
+)
+def test_invalid_items_fail_alone_with_a_reason(raw: RawItem, reason: str) -> None:
+    with pytest.raises(ItemError, match=f"^{reason}"):
+        norm(raw)
+
+
+def test_oversized_values_are_bounded_not_fatal() -> None:
+    record = norm(item(title="x" * 5000, guid="g" * 5000))
+    assert len(record.title) == 1000
+    assert record.external_id == "sha256:" + hashlib.sha256(("g" * 5000).encode()).hexdigest()
+
+
+def test_bad_source_is_an_item_error() -> None:
+    with pytest.raises(ItemError, match="^normalize: item #1: source"):
+        normalize(item(), source="", base_url=BASE)
+
+
+# ---------------------------------------------------------------- urls and html
+
+
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        ("https://jobicy.com/jobs/1", "https://jobicy.com/jobs/1"),
+        ("  /jobs/2 ", "https://jobicy.com/jobs/2"),
+        ("jobs/3", "https://jobicy.com/jobs/3"),
+        ("//cdn.example.org/4", "https://cdn.example.org/4"),
+        ("javascript:alert(1)", None),
+        ("mailto:hr@example.org", None),
+        ("http://[not-an-ip]/x", None),
+    ],
+)
+def test_links_are_absolutized_and_non_http_dropped(link: str, expected: str | None) -> None:
+    record = norm(item(link=link, logo_url=link))
+    assert (record.url, record.logo_url) == (expected, expected)
+    if expected is None:
+        assert record.extra["dropped_urls"] == [link.strip()] * 2
+
+
+def test_description_is_sanitized() -> None:
+    record = norm(
+        item(content_html='<p onclick="x()">Hi &amp; <b>bye</b></p><script>alert(1)</script><img src=x onerror=alert(1)>'
+             '<a href="/apply">Apply</a>')
+    )  # fmt: skip
+    assert "<script" not in record.description_html
+    assert "onerror" not in record.description_html and "onclick" not in record.description_html
+    assert '<a href="https://jobicy.com/apply"' in record.description_html
+    assert record.description_text == "Hi & bye Apply"
+
+
+def test_description_text_separates_blocks() -> None:
+    record = norm(
+        item(content_html="<h2>Role</h2><p>Build&nbsp;things.</p><ul><li>Python</li><li>SQL</li></ul>")
+    )
+    assert record.description_text == "Role Build things. Python SQL"
+
+
+def test_summary_is_the_description_when_there_is_no_content() -> None:
+    record = norm(item(summary="Only an excerpt &amp; nothing else"))
+    assert record.description_html == "Only an excerpt &amp; nothing else"
+    assert record.description_text == "Only an excerpt & nothing else"
+    assert "summary_html" not in record.extra
+
+
+def test_summary_is_kept_in_extra_when_content_exists() -> None:
+    record = norm(item(summary="Short", content_html="<p>Long</p>"))
+    assert (record.description_text, record.extra["summary_html"]) == ("Long", "Short")
+
+
+# ---------------------------------------------------------------- dates
+
+DATES = [
+    ("Sun, 08 Dec 2024 00:38:13 +0000", datetime(2024, 12, 8, 0, 38, 13, tzinfo=UTC)),
+    ("Sun, 08 Dec 2024 00:38:13 GMT", datetime(2024, 12, 8, 0, 38, 13, tzinfo=UTC)),
+    ("Sun, 08 Dec 2024 00:38:13 -0000", datetime(2024, 12, 8, 0, 38, 13, tzinfo=UTC)),
+    ("Wed, 10 Jun 2026 17:04:44 EDT", datetime(2026, 6, 10, 21, 4, 44, tzinfo=UTC)),
+    ("Tue, 10 Dec 2024 17:04:44 EST", datetime(2024, 12, 10, 22, 4, 44, tzinfo=UTC)),
+    ("Tue, 10 Dec 2024 17:04:44 PDT", datetime(2024, 12, 11, 0, 4, 44, tzinfo=UTC)),
+    ("10 Dec 2024 17:04 +0530", datetime(2024, 12, 10, 11, 34, tzinfo=UTC)),
+    ("2026-07-10T20:00:05+00:00", datetime(2026, 7, 10, 20, 0, 5, tzinfo=UTC)),
+    ("2026-07-10T20:00:05Z", datetime(2026, 7, 10, 20, 0, 5, tzinfo=UTC)),
+    ("2026-07-10T22:00:05.123+02:00", datetime(2026, 7, 10, 20, 0, 5, 123000, tzinfo=UTC)),
+    ("2024-12-07 04:10:26", datetime(2024, 12, 7, 4, 10, 26, tzinfo=UTC)),
+    (" 2024-12-07 ", datetime(2024, 12, 7, tzinfo=UTC)),
+    ("not a date", None),
+    ("Mon, 32 Dec 2024 00:00:00 +0000", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), DATES)
+def test_parse_date(raw: str, expected: datetime | None) -> None:
+    assert parse_date(raw) == expected
+
+
+def test_unparseable_date_is_kept_raw_not_fatal() -> None:
+    record = norm(item(published=" someday soon "))
+    assert record.published_at is None
+    assert record.extra["published_raw"] == "someday soon"
+
+
+def test_updated_stands_in_for_a_missing_published() -> None:
+    assert norm(item(updated="2024-12-08T10:00:00Z")).published_at == datetime(2024, 12, 8, 10, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------- money
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("67500", 67500.0),
+        ("204400.5", 204400.5),
+        ("$1,200", 1200.0),
+        ("€ 50.000,00", 50000.0),
+        ("1.5e+05", 150000.0),
+        ("-5", None),
+        ("nan", None),
+        ("inf", None),
+        ("abc", None),
+        (None, None),
+    ],
+)
+def test_parse_amount(raw: str | None, expected: float | None) -> None:
+    assert parse_amount(raw) == expected
+
+
+def test_salary_fields() -> None:
+    record = norm(
+        item(salary_min="122,600", salary_max="$204,400", salary_currency=" usd ", salary_period="yearly")
+    )
+    assert (record.salary_min, record.salary_max, record.salary_currency, record.salary_period) == (
+        122600.0, 204400.0, "USD", "year",
+    )  # fmt: skip
+    assert norm(item(salary_min="90", salary_max="80")).salary_min == 90.0  # kept as given
+
+
+# ---------------------------------------------------------------- content hash
+
+
+def test_content_hash_is_deterministic_and_covers_the_fields() -> None:
+    base = item(content_html="<p>Body</p>", categories=("A", "B"), published="2024-12-07 04:10:26")
+    first, again = norm(base), norm(replace(base, position=42))
+    assert first == again
+    assert len(first.content_hash) == 32
+    changed = [
+        norm(replace(base, content_html="<p>Body!</p>")),
+        norm(replace(base, categories=("B", "A"))),
+        norm(replace(base, published="2024-12-07 04:10:27")),
+        norm(replace(base, extra={"job_level": "Senior"})),
+    ]
+    assert all(c.key == first.key and c.content_hash != first.content_hash for c in changed)
+
+
+def test_record_survives_a_json_round_trip() -> None:
+    record = norm(item(published="Sun, 08 Dec 2024 00:38:13 +0000", salary_min="1", content_html="<p>x</p>"))
+    assert JobRecord.model_validate_json(record.model_dump_json()) == record
+
+
+# ---------------------------------------------------------------- real data
+
+
+def normalized(body: bytes) -> list[JobRecord]:
+    return [norm(raw) for raw in parse_feed(io.BytesIO(body))]
+
+
+def test_every_real_job_normalizes() -> None:
+    for path in sorted((FEEDS / "jobicy-api").glob("*.json")):
+        for record in normalized(path.read_bytes()):
+            assert "&amp;" not in record.title and all("&amp;" not in c for c in record.categories)
+            assert record.external_id.startswith("https://jobicy.com/?post_type=job_listing&p=")
+            assert record.published_at is not None and record.published_at.tzinfo is UTC
+            assert record.url is not None and record.url.startswith("https://jobicy.com/jobs/")
+            assert set(record.job_types) <= {"full-time", "part-time", "contract"}
+
+
+def test_rss_and_json_of_the_same_job_agree() -> None:
+    jobs = wpjm.load_real_jobs()
+    from_rss = normalized(wpjm.render_feed(jobs, title="Jobicy", link="https://jobicy.com"))
+    from_json = {
+        r.key: r for path in (FEEDS / "jobicy-api").glob("*.json") for r in normalized(path.read_bytes())
+    }
+    assert len(from_rss) == 80
+    for record in from_rss:
+        twin = from_json[record.key]
+        same = (
+            "external_id",
+            "title",
+            "company",
+            "categories",
+            "job_types",
+            "url",
+            "published_at",
+            "description_html",
+        )
+        assert {f: getattr(record, f) for f in same} == {f: getattr(twin, f) for f in same}
+
+
+def test_changed_copy_changes_the_hash_and_keeps_the_key() -> None:
+    job = wpjm.load_real_jobs()[0]
+    before, after = (
+        normalized(wpjm.render_feed([j], title="Jobicy", link="https://jobicy.com"))[0]
+        for j in (job, wpjm.changed_copy(job))
+    )
+    assert before.key == after.key and before.content_hash != after.content_hash
+
+
+def test_higheredjobs_dates_in_us_zones() -> None:
+    records = normalized((FEEDS / "higheredjobs-category-trimmed.xml").read_bytes())
+    assert records[0].published_at == datetime(2026, 6, 10, 21, 4, 44, tzinfo=UTC)
+    assert records[1].external_id == "https://www.higheredjobs.com/details.cfm?JobCode=179485814"
+
+
+def test_hostile_items_only_ever_raise_item_errors() -> None:
+    rng = random.Random(7)
+    pieces = ["", " ", "&", "&amp;", "&#0;", "&#x110000;", "\x00", "\x0b", "<script>", "<p>", "]]>", "javascript:",
+              "//", "http://[::1", "https://a/b", "\u00a0", "\ufffe", "1e999", "-1", "nan", "2024-13-45", "+9999"]  # fmt: skip
+
+    def text() -> str | None:
+        return "".join(rng.choice(pieces) for _ in range(rng.randint(0, 5))) or None
+
+    failures = 0
+    for position in range(1, 501):
+        raw = RawItem(
+            position=position, guid=text(), link=text(), title=text(), summary=text(), content_html=text(),
+            published=text(), company=text(), locations=(text() or "",), job_types=(text() or "",),
+            salary_min=text(), salary_max=text(), salary_currency=text(), logo_url=text(), extra={"k": text() or ""},
+        )  # fmt: skip
+        try:
+            norm(raw)
+        except ItemError as exc:
+            assert str(exc).startswith(f"normalize: item #{position}: ")
+            failures += 1
+    assert 0 < failures < 500
