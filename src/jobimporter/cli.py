@@ -162,11 +162,12 @@ def history_command(
         typer.echo(json.dumps([run_json(r) for r in runs], indent=2))
         return
     table = Table(title="Import history")
-    for column in ("run", "trigger", "status", "started", "feeds", "fetched", "new", "updated", "unchanged", "failed"):
+    table.add_column("run", no_wrap=True)  # ids are for copying: never fold them
+    for column in ("trigger", "status", "started", "feeds", "fetched", "new", "updated", "unchanged", "failed"):
         table.add_column(column)
     for r in runs:
         sums = [sum(getattr(e, k) for e in r.feeds) for k in ("total_fetched", "new", "updated", "unchanged", "failed")]
-        table.add_row(r.run_id, r.trigger.value, r.status.value, r.started_at.isoformat(timespec="seconds"),
+        table.add_row(r.run_id, r.trigger.value, r.status.value, f"{r.started_at:%Y-%m-%d %H:%M}",
                       str(len(r.feeds)), *map(str, sums))  # fmt: skip
     stdout.print(table)
 
@@ -187,21 +188,35 @@ def run_command(sources: SourcesOption = None) -> None:
     settings = _settings(sources)
     _setup_logging(settings.log_level)
     try:
-        asyncio.run(_serve(settings))
+        asyncio.run(_serve(settings, schedule=True))
     except ImporterError as exc:
         _fail(str(exc))
 
 
-async def _serve(settings: Settings) -> None:
+@app.command("worker")
+def worker_command() -> None:
+    """Workers only: take feed and batch jobs from the queues until SIGTERM or Ctrl-C."""
+    settings = Settings()
+    _setup_logging(settings.log_level)
+    try:
+        asyncio.run(_serve(settings, schedule=False))
+    except ImporterError as exc:
+        _fail(str(exc))
+
+
+async def _serve(settings: Settings, *, schedule: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Runtime(settings, workers=True, schedule=True) as runtime:
-        feeds = await runtime.ctx.store.sync_feeds(load_sources(settings.sources))
+    async with Runtime(settings, workers=True, schedule=schedule) as runtime:
+        if schedule:
+            feeds = await runtime.ctx.store.sync_feeds(load_sources(settings.sources))
+            log.info("scheduling %d feeds on cron %r (UTC)", len(feeds), settings.cron)
         log.info(
-            "jobimporter running: %d feeds, database %s, redis %s; Ctrl-C to stop",
-            len(feeds), _redact(settings.resolved_database_url()), _redact(runtime.redis_url),
+            "jobimporter %s: database %s, redis %s; Ctrl-C to stop",
+            "running" if schedule else "worker running",
+            _redact(settings.resolved_database_url()), _redact(runtime.redis_url),
         )  # fmt: skip
         await stop.wait()
         log.info("stopping: letting active jobs finish")

@@ -62,6 +62,7 @@ class FeedJobData:
     format: str = FeedFormat.AUTO.value
     priority: str = Priority.NORMAL.value
     step: str = "fetch"
+    batch_size: int | None = None  # fixed by the first fan-out attempt, reused by every retry
     batch_sizes: list[int] = field(default_factory=list)
     etag: str | None = None
     last_modified: str | None = None
@@ -118,6 +119,11 @@ async def _fetch_and_fan_out(
         if result.not_modified:
             return await _finish_not_modified(ctx, data, result)
         await _mark_processing(ctx, data, result)
+        if data.batch_size is None:
+            # Batch ids are numbered by position, so a retried fan-out must cut the items exactly as
+            # the first attempt did, even on a worker configured with another batch size.
+            data.batch_size = ctx.batch_size
+            await job.updateData(asdict(data))
         await _fan_out(ctx, job, data, result)
     await job.updateData(asdict(data))
     if await job.moveToWaitingChildren(token, {}):
@@ -153,7 +159,7 @@ async def _fan_out_in(
     loop = asyncio.get_running_loop()
     while True:
         chunk = await loop.run_in_executor(
-            parser_thread, _read_chunk, items, ctx.batch_size, source, base_url, seen
+            parser_thread, _read_chunk, items, data.batch_size or ctx.batch_size, source, base_url, seen
         )
         early_failures += chunk.failures
         if chunk.records:

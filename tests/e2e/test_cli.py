@@ -1,0 +1,121 @@
+"""The `jobimporter` command as a user runs it: subprocesses, the embedded default, the JSON contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from fixtures.wpjm import load_real_jobs, render_feed
+
+pytestmark = [pytest.mark.e2e, pytest.mark.external_service]
+
+JOBIMPORTER = [sys.executable, "-m", "jobimporter.cli"]
+RUN_KEYS = {"run_id", "trigger", "status", "started_at", "finished_at", "feeds"}
+FEED_KEYS = {
+    "url", "name", "status", "http_status", "total_fetched", "new", "updated", "unchanged", "failed",
+    "failures", "error",
+}  # fmt: skip
+
+
+def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBIMPORTER_")}
+    env.pop("REDIS_URL", None)
+    env.pop("DATABASE_URL", None)
+    env.update({"JOBIMPORTER_DATA_DIR": str(data_dir), "JOBIMPORTER_BACKOFF_MS": "100"}, **extra)
+    return env
+
+
+def jobimporter(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*JOBIMPORTER, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def write_sources(path: Path, feeds: Any, names: list[str]) -> Path:
+    lines = [f'[[feeds]]\nname = "{n}"\nurl = "{feeds.url("/" + n)}"\n' for n in names]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def test_import_json_on_the_embedded_default_then_history(tmp_path: Path, feeds: Any) -> None:
+    jobs = load_real_jobs()
+    feeds.route("/a", body=render_feed(jobs[:15], title="a", link="https://jobicy.com"))
+    feeds.route("/b", body=render_feed(jobs[10:20], title="b", link="https://jobicy.com"))
+    feeds.route("/down", status=404)
+    sources = write_sources(tmp_path / "feeds.toml", feeds, ["a", "b", "down"])
+    env = cli_env(tmp_path / "data")
+
+    done = jobimporter(["import", "--sources", str(sources), "--json"], env)
+    assert done.returncode == 0, done.stderr
+    run = json.loads(done.stdout)
+    assert RUN_KEYS <= run.keys() and run["trigger"] == "cli" and run["status"] == "partial"
+    by_name = {f["name"]: f for f in run["feeds"]}
+    assert all(FEED_KEYS <= f.keys() for f in run["feeds"])
+    assert by_name["a"]["total_fetched"] == 15 and by_name["b"]["total_fetched"] == 10
+    assert by_name["a"]["new"] + by_name["b"]["new"] == 20  # 5 jobs are in both feeds
+    assert by_name["down"]["status"] == "failed" and by_name["down"]["http_status"] == 404
+    assert "404" in by_name["down"]["error"]
+    # the embedded Redis was persisted in the data dir and stopped with the process
+    assert (tmp_path / "data" / "redis").is_dir() and (tmp_path / "data" / "jobimporter.db").is_file()
+    assert not _answers(tmp_path / "data" / "redis" / "redis.sock")
+
+    again = jobimporter(["import", "--sources", str(sources), "--json"], env)
+    assert again.returncode == 0, again.stderr
+    second = json.loads(again.stdout)
+    assert sum(f["unchanged"] for f in second["feeds"]) == 25 and sum(f["new"] for f in second["feeds"]) == 0
+
+    history = jobimporter(["history", "--json", "--limit", "5"], env)
+    assert history.returncode == 0, history.stderr
+    runs = json.loads(history.stdout)
+    assert [r["run_id"] for r in runs] == [second["run_id"], run["run_id"]]
+    assert runs[1]["feeds"] == run["feeds"]
+
+    table = jobimporter(["history"], env)
+    assert table.returncode == 0 and run["run_id"] in table.stdout
+
+
+def test_import_that_cannot_run_exits_1_with_one_line(tmp_path: Path, feeds: Any) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[feeds]]\nname = "x"\nurl = "ftp://nope"\n', encoding="utf-8")
+    done = jobimporter(["import", "--sources", str(bad)], cli_env(tmp_path / "data"))
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "sources:" in done.stderr and "url" in done.stderr
+
+    sources = write_sources(tmp_path / "ok.toml", feeds, ["a"])
+    env = cli_env(tmp_path / "data", DATABASE_URL="postgresql://nobody@127.0.0.1:9/none")
+    done = jobimporter(["import", "--sources", str(sources), "--json"], env)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("jobimporter: store:") and done.stderr.count("\n") == 1
+
+
+def test_run_installs_one_cron_schedule_and_stops_on_sigterm(tmp_path: Path, redis_url: str) -> None:
+    env = cli_env(tmp_path / "data", REDIS_URL=redis_url, JOBIMPORTER_CRON="*/5 * * * *")
+    services = [subprocess.Popen([*JOBIMPORTER, "run"], env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not client.keys("bull:jobimporter-schedule:repeat*"):
+            time.sleep(0.2)
+        schedulers = client.zrange("bull:jobimporter-schedule:repeat", 0, -1)
+        assert schedulers == ["import-all-feeds"]  # two services, one schedule
+        time.sleep(1.0)
+    finally:
+        for service in services:
+            service.send_signal(signal.SIGTERM)
+        codes = [service.wait(timeout=30) for service in services]
+    assert codes == [0, 0], [s.stderr.read() if s.stderr else "" for s in services]
+
+
+def _answers(socket_path: Path) -> bool:
+    if not socket_path.exists():
+        return False
+    try:
+        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
