@@ -21,6 +21,10 @@ pytest_plugins = [
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts without our settings or proxies in the environment (httpx's habit)."""
     for name in list(os.environ):
-        if name.startswith("JOBIMPORTER_") or name in ("DATABASE_URL", "REDIS_URL") or name.lower().endswith("_proxy"):
+        if (
+            name.startswith("JOBIMPORTER_")
+            or name in ("DATABASE_URL", "REDIS_URL")
+            or name.lower().endswith("_proxy")
+        ):
             monkeypatch.delenv(name, raising=False)
     yield

@@ -367,3 +367,39 @@ def test_hostile_items_only_ever_raise_item_errors() -> None:
             assert str(exc).startswith(f"normalize: item #{position}: ")
             failures += 1
     assert 0 < failures < 500
+
+
+def test_identify_agrees_with_normalize_on_every_real_item() -> None:
+    """The fast path must name items exactly as the full one does, or a job would be stored twice."""
+    from fixtures.wpjm import load_real_jobs, render_feed
+    from jobimporter.normalize import identify
+    from jobimporter.parse import parse_feed
+
+    body = render_feed(load_real_jobs(), title="t", link="https://jobicy.com")
+    items = list(parse_feed(io.BytesIO(body)))
+    assert len(items) > 50
+    for item in items:
+        identity = identify(item, source="jobicy.com", base_url="https://jobicy.com/")
+        record = normalize(item, source="jobicy.com", base_url="https://jobicy.com/")
+        assert (identity.key, identity.external_id, identity.raw_hash) == (
+            record.key,
+            record.external_id,
+            record.raw_hash,
+        )
+
+
+def test_raw_hash_changes_with_any_raw_field_and_with_the_base_url() -> None:
+    from dataclasses import replace
+
+    from jobimporter.normalize import raw_hash
+
+    item = RawItem(position=1, guid="g", title="T", content_html="<p>x</p>", extra={"a": "1"})
+    digest = raw_hash(item, "https://a.example/")
+    assert raw_hash(replace(item, position=9), "https://a.example/") == digest  # position is not content
+    for changed in (
+        replace(item, content_html="<p>y</p>"),
+        replace(item, extra={"a": "2"}),
+        replace(item, title="T2"),
+    ):
+        assert raw_hash(changed, "https://a.example/") != digest
+    assert raw_hash(item, "https://b.example/") != digest

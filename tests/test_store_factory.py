@@ -19,7 +19,11 @@ from jobimporter.store.sql import SQLStore
         ("postgresql://u:p@db:5432/jobs", "postgresql+asyncpg://u:p@db:5432/jobs"),
         ("postgres://u:p@db/jobs", "postgresql+asyncpg://u:p@db/jobs"),
         ("postgresql+asyncpg://u@db/jobs", "postgresql+asyncpg://u@db/jobs"),
-        ("postgresql+psycopg://u@db/jobs?sslmode=require", "postgresql+asyncpg://u@db/jobs?sslmode=require"),
+        ("postgresql+psycopg://u@db/jobs?sslmode=require", "postgresql+asyncpg://u@db/jobs?ssl=require"),
+        (
+            "postgresql://u@/jobs?host=/run/pg&sslmode=disable",
+            "postgresql+asyncpg://u@/jobs?host=/run/pg&ssl=disable",
+        ),
         ("PostgreSQL://u@db/jobs", "postgresql+asyncpg://u@db/jobs"),
         ("  sqlite:///jobs.db\n", "sqlite+aiosqlite:///jobs.db"),
     ],

@@ -29,7 +29,8 @@ stderr = Console(stderr=True)
 log = logging.getLogger("jobimporter.cli")
 
 SourcesOption = Annotated[
-    Path | None, typer.Option("--sources", help="TOML file of [[feeds]] (default: $JOBIMPORTER_SOURCES or built-in).")
+    Path | None,
+    typer.Option("--sources", help="TOML file of [[feeds]] (default: $JOBIMPORTER_SOURCES or built-in)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
@@ -98,7 +99,14 @@ class _Progress:
 
     def __init__(self, run: ImportRun) -> None:
         self.rows: dict[str, dict[str, Any]] = {
-            e.id: {"name": e.name, "status": e.status.value, "new": 0, "updated": 0, "unchanged": 0, "failed": 0}
+            e.id: {
+                "name": e.name,
+                "status": e.status.value,
+                "new": 0,
+                "updated": 0,
+                "unchanged": 0,
+                "failed": 0,
+            }
             for e in run.feeds
         }
 
@@ -107,7 +115,9 @@ class _Progress:
             row = self.rows[event.entry_id]
             row["status"] = event.status
             if event.status in ("completed", "failed", "not_modified"):
-                row.update(new=event.new, updated=event.updated, unchanged=event.unchanged, failed=event.failed)
+                row.update(
+                    new=event.new, updated=event.updated, unchanged=event.unchanged, failed=event.failed
+                )
         elif isinstance(event, BatchProcessed) and event.entry_id in self.rows:
             row = self.rows[event.entry_id]
             for key in ("new", "updated", "unchanged", "failed"):
@@ -118,7 +128,9 @@ class _Progress:
         for column in ("feed", "status", "new", "updated", "unchanged", "failed"):
             table.add_column(column, justify="left" if column in ("feed", "status") else "right")
         for row in self.rows.values():
-            table.add_row(row["name"], row["status"], *(str(row[k]) for k in ("new", "updated", "unchanged", "failed")))
+            table.add_row(
+                row["name"], row["status"], *(str(row[k]) for k in ("new", "updated", "unchanged", "failed"))
+            )
         return table
 
 
@@ -163,10 +175,23 @@ def history_command(
         return
     table = Table(title="Import history")
     table.add_column("run", no_wrap=True)  # ids are for copying: never fold them
-    for column in ("trigger", "status", "started", "feeds", "fetched", "new", "updated", "unchanged", "failed"):
+    for column in (
+        "trigger",
+        "status",
+        "started",
+        "feeds",
+        "fetched",
+        "new",
+        "updated",
+        "unchanged",
+        "failed",
+    ):
         table.add_column(column)
     for r in runs:
-        sums = [sum(getattr(e, k) for e in r.feeds) for k in ("total_fetched", "new", "updated", "unchanged", "failed")]
+        sums = [
+            sum(getattr(e, k) for e in r.feeds)
+            for k in ("total_fetched", "new", "updated", "unchanged", "failed")
+        ]
         table.add_row(r.run_id, r.trigger.value, r.status.value, f"{r.started_at:%Y-%m-%d %H:%M}",
                       str(len(r.feeds)), *map(str, sums))  # fmt: skip
     stdout.print(table)

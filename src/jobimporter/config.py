@@ -32,17 +32,25 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("REDIS_URL", "JOBIMPORTER_REDIS_URL"),
         description="redis://host:port/db; default: a private Redis started in the data dir.",
     )
-    sources: Path | None = Field(default=None, description="TOML file of [[feeds]]; default: the 9 built-in feeds.")
+    sources: Path | None = Field(
+        default=None, description="TOML file of [[feeds]]; default: the 9 built-in feeds."
+    )
     batch_size: int = Field(default=100, ge=1, le=10_000, description="Items per queued batch job.")
     concurrency: int = Field(default=5, ge=1, le=256, description="Jobs each worker process runs at once.")
-    attempts: int = Field(default=3, ge=1, le=50, description="Tries per queued job before it is a dead letter.")
+    attempts: int = Field(
+        default=3, ge=1, le=50, description="Tries per queued job before it is a dead letter."
+    )
     backoff_ms: int = Field(default=1000, ge=0, description="Base delay of the exponential retry backoff.")
     job_timeout_s: float = Field(default=30.0, gt=0, description="Limit for one batch job attempt.")
     feed_timeout_s: float = Field(default=300.0, gt=0, description="Limit for one fetch-and-parse attempt.")
     connect_timeout_s: float = Field(default=10.0, gt=0, description="HTTP connect timeout.")
     read_timeout_s: float = Field(default=30.0, gt=0, description="HTTP read timeout (between bytes).")
-    fetch_timeout_s: float = Field(default=120.0, gt=0, description="Total time allowed to download one feed.")
-    max_feed_bytes: int = Field(default=50 * 1024 * 1024, ge=1024, description="Size cap, enforced while streaming.")
+    fetch_timeout_s: float = Field(
+        default=120.0, gt=0, description="Total time allowed to download one feed."
+    )
+    max_feed_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, description="Size cap, enforced while streaming."
+    )
     user_agent: str = Field(
         default=f"jobimporter/{__version__} (+https://github.com/jobimporter/jobimporter)",
         description="Sent with every feed request.",
@@ -51,8 +59,14 @@ class Settings(BaseSettings):
     seen_refresh_s: float = Field(
         default=86_400, ge=0, description="An unchanged job's last_seen is rewritten at most this often."
     )
-    lock_duration_ms: int = Field(default=30_000, ge=1000, description="BullMQ job lock; a dead worker's job is retaken after it lapses.")
-    stalled_interval_ms: int = Field(default=30_000, ge=1000, description="How often workers look for stalled jobs.")
+    lock_duration_ms: int = Field(
+        default=30_000,
+        ge=1000,
+        description="BullMQ job lock; a dead worker's job is retaken after it lapses.",
+    )
+    stalled_interval_ms: int = Field(
+        default=30_000, ge=1000, description="How often workers look for stalled jobs."
+    )
     queue_prefix: str = Field(default="jobimporter", description="Prefix of BullMQ queue names in Redis.")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
 

@@ -104,7 +104,9 @@ class EventBus:
         try:
             return str(await self._redis.xadd(self.stream, fields, maxlen=self.max_len, approximate=True))  # type: ignore[arg-type]
         except RedisError as exc:
-            log.warning("events: could not publish %s for run_id=%s: %s", type(event).__name__, event.run_id, exc)
+            log.warning(
+                "events: could not publish %s for run_id=%s: %s", type(event).__name__, event.run_id, exc
+            )
             return None
 
     async def last_id(self) -> str:
@@ -112,7 +114,9 @@ class EventBus:
         newest = await self._redis.xrevrange(self.stream, count=1)
         return str(newest[0][0]) if newest else "0-0"
 
-    async def subscribe(self, after: str = "$", *, block_ms: int = 5000) -> AsyncIterator[tuple[str, Event | None]]:
+    async def subscribe(
+        self, after: str = "$", *, block_ms: int = 5000
+    ) -> AsyncIterator[tuple[str, Event | None]]:
         """Yield ``(stream_id, event)`` after ``after``; yields ``(after, None)`` on each idle timeout so
         callers can send heartbeats or re-check state."""
         cursor = await self.last_id() if after == "$" else after

@@ -39,7 +39,7 @@ from jobimporter.models import (
     RawItem,
     utcnow,
 )
-from jobimporter.normalize import normalize
+from jobimporter.normalize import Identity, identify, normalize
 from jobimporter.parse import parse_feed
 from jobimporter.queue import BATCH_JOB, batch_job_id, batch_job_options
 from jobimporter.runs import finish_run_if_done, publish_entry
@@ -47,7 +47,9 @@ from jobimporter.sources import publisher_host
 
 log = logging.getLogger(__name__)
 
-_BATCHES_PER_ENQUEUE = 10  # batch jobs sent to Redis per round trip
+# Items sent to Redis per addBulk round trip: enough to amortize the trip, few enough that the
+# serialized batches held in memory at once stay a few MB whatever the feed's size.
+_ITEMS_PER_ENQUEUE = 1000
 
 
 @dataclass(slots=True)
@@ -75,9 +77,9 @@ class FeedJobData:
 
 @dataclass(slots=True)
 class _Chunk:
-    """What one slice of the document gave: records to queue, items that failed, and whether it ended."""
+    """One slice of the document: identified items, items that failed, and whether it ended."""
 
-    records: list[JobRecord] = field(default_factory=list)
+    items: list[tuple[RawItem, Identity]] = field(default_factory=list)
     failures: list[ItemFailure] = field(default_factory=list)
     done: bool = False
     error: str | None = None
@@ -134,7 +136,12 @@ async def _fetch_and_fan_out(
 async def _mark_processing(ctx: ImportContext, data: FeedJobData, result: FetchResult) -> None:
     entry = await ctx.store.update_entry(
         data.entry_id,
-        {"status": EntryStatus.PROCESSING, "http_status": result.status, "bytes": result.bytes, "error": None},
+        {
+            "status": EntryStatus.PROCESSING,
+            "http_status": result.status,
+            "bytes": result.bytes,
+            "error": None,
+        },
     )
     await publish_entry(ctx, entry)
 
@@ -155,19 +162,23 @@ async def _fan_out_in(
     seen: set[str] = set()
     parent = {"id": job.id, "queue": job.queueQualifiedName}
     pending: list[dict[str, Any]] = []
+    pending_items = 0
     early_failures: list[ItemFailure] = []
     loop = asyncio.get_running_loop()
     while True:
         chunk = await loop.run_in_executor(
             parser_thread, _read_chunk, items, data.batch_size or ctx.batch_size, source, base_url, seen
         )
-        early_failures += chunk.failures
-        if chunk.records:
-            data.batch_sizes.append(len(chunk.records))
-            pending.append(_batch_job(data, len(data.batch_sizes), chunk.records, ctx, parent))
-        if len(pending) >= _BATCHES_PER_ENQUEUE or (chunk.done and pending):
+        known, fresh = await _split_known(ctx, chunk.items)
+        records, failures = await loop.run_in_executor(parser_thread, _normalize_all, fresh, source, base_url)
+        early_failures += chunk.failures + failures
+        if records or known:
+            data.batch_sizes.append(len(records) + len(known))
+            pending.append(_batch_job(data, len(data.batch_sizes), records, known, ctx, parent))
+            pending_items += len(records) + len(known)
+        if pending_items >= _ITEMS_PER_ENQUEUE or (chunk.done and pending):
             await ctx.queues.add_batches(pending)
-            pending = []
+            pending, pending_items = [], 0
         if chunk.done:
             data.parse_error = chunk.error
             break
@@ -175,12 +186,10 @@ async def _fan_out_in(
     data.etag, data.last_modified, data.step = result.etag, result.last_modified, "finalize"
 
 
-def _read_chunk(
-    items: Iterator[RawItem], size: int, source: str, base_url: str, seen: set[str]
-) -> _Chunk:
+def _read_chunk(items: Iterator[RawItem], size: int, source: str, base_url: str, seen: set[str]) -> _Chunk:
     chunk = _Chunk()
     try:
-        while len(chunk.records) < size:
+        while len(chunk.items) < size:
             raw = next(items, None)
             if raw is None:
                 chunk.done = True
@@ -193,16 +202,42 @@ def _read_chunk(
 
 def _take(raw: RawItem, source: str, base_url: str, seen: set[str], chunk: _Chunk) -> None:
     try:
-        record = normalize(raw, source=source, base_url=base_url)
-    except (ItemError, ValidationError) as exc:
-        chunk.failures.append(ItemFailure(_item_label(raw), _reason(exc)))
+        identity = identify(raw, source=source, base_url=base_url)
+    except ItemError as exc:
+        chunk.failures.append(ItemFailure(_item_label(raw), str(exc)))
         return
-    if record.key in seen:
+    if identity.key in seen:
         reason = "duplicate: an earlier item in this feed has the same id"
-        chunk.failures.append(ItemFailure(record.external_id, reason))
+        chunk.failures.append(ItemFailure(identity.external_id, reason))
         return
-    seen.add(record.key)
-    chunk.records.append(record)
+    seen.add(identity.key)
+    chunk.items.append((raw, identity))
+
+
+async def _split_known(
+    ctx: ImportContext, items: list[tuple[RawItem, Identity]]
+) -> tuple[list[tuple[str, str]], list[RawItem]]:
+    """Items whose stored raw hash matches are unchanged byte for byte: they skip normalization and
+    travel as (key, external_id) only. The rest must be normalized."""
+    if not items:
+        return [], []
+    stored = await ctx.store.raw_hashes([identity.key for _, identity in items])
+    known = [(i.key, i.external_id) for _, i in items if stored.get(i.key) == i.raw_hash]
+    fresh = [raw for raw, i in items if stored.get(i.key) != i.raw_hash]
+    return known, fresh
+
+
+def _normalize_all(
+    raws: list[RawItem], source: str, base_url: str
+) -> tuple[list[JobRecord], list[ItemFailure]]:
+    records: list[JobRecord] = []
+    failures: list[ItemFailure] = []
+    for raw in raws:
+        try:
+            records.append(normalize(raw, source=source, base_url=base_url))
+        except (ItemError, ValidationError) as exc:
+            failures.append(ItemFailure(_item_label(raw), _reason(exc)))
+    return records, failures
 
 
 def _item_label(raw: RawItem) -> str:
@@ -216,7 +251,12 @@ def _reason(exc: Exception) -> str:
 
 
 def _batch_job(
-    data: FeedJobData, batch_no: int, records: list[JobRecord], ctx: ImportContext, parent: dict[str, str]
+    data: FeedJobData,
+    batch_no: int,
+    records: list[JobRecord],
+    known: list[tuple[str, str]],
+    ctx: ImportContext,
+    parent: dict[str, str],
 ) -> dict[str, Any]:
     payload = {
         "run_id": data.run_id,
@@ -224,6 +264,7 @@ def _batch_job(
         "feed_id": data.feed_id,
         "batch_no": batch_no,
         "items": [r.model_dump(mode="json") for r in records],
+        "known": known,
     }
     options = batch_job_options(data.entry_id, batch_no, Priority(data.priority), ctx.policy, parent)
     return {"name": BATCH_JOB, "data": payload, "opts": options}
@@ -233,7 +274,12 @@ async def _record_early_failures(ctx: ImportContext, data: FeedJobData, failures
     """Items that failed before queueing are batch 0 of the entry, written exactly once like any batch."""
     if failures:
         await ctx.store.upsert_batch(
-            BatchKey(data.entry_id, 0), data.feed_id, [], failures, now=utcnow(), seen_refresh_s=ctx.seen_refresh_s
+            BatchKey(data.entry_id, 0),
+            data.feed_id,
+            [],
+            failures,
+            now=utcnow(),
+            seen_refresh_s=ctx.seen_refresh_s,
         )
     total = sum(data.batch_sizes) + len(failures)
     await ctx.store.update_entry(data.entry_id, {"total_fetched": total, "batches": len(data.batch_sizes)})
@@ -269,7 +315,9 @@ async def _missing_reason(ctx: ImportContext, entry_id: str, batch_no: int) -> s
 
 async def _finish_not_modified(ctx: ImportContext, data: FeedJobData, result: FetchResult) -> dict[str, Any]:
     await ctx.store.update_entry(data.entry_id, {"http_status": result.status, "bytes": 0})
-    entry = await ctx.store.finalize_entry(data.entry_id, status=EntryStatus.NOT_MODIFIED, finished_at=utcnow())
+    entry = await ctx.store.finalize_entry(
+        data.entry_id, status=EntryStatus.NOT_MODIFIED, finished_at=utcnow()
+    )
     await _announce(ctx, entry)
     return {"status": entry.status.value}
 

@@ -131,6 +131,7 @@ class JobRecord(BaseModel):
     logo_url: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
     content_hash: str = Field(min_length=8, max_length=64)
+    raw_hash: str | None = Field(default=None, max_length=64)  # digest of the feed's raw text, not content
 
 
 @dataclass(frozen=True, slots=True)

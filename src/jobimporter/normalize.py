@@ -13,7 +13,10 @@ This module owns everything that turns parser text into stored values:
   is its plain text;
 - ``published_at`` is UTC from RFC 822, ISO 8601 or a naive ``YYYY-MM-DD HH:MM:SS`` (read as UTC);
   an unreadable date keeps its raw text in ``extra["published_raw"]``;
-- ``content_hash`` covers every other field, so an unchanged item hashes the same every time.
+- ``content_hash`` covers every other field, so an unchanged item hashes the same every time;
+- ``raw_hash`` digests exactly what the feed said (plus ``NORMALIZER_VERSION``): :func:`identify`
+  computes it and the identity without the costly cleaning, so an item whose stored ``raw_hash``
+  matches is known unchanged before it is normalized at all.
 """
 
 from __future__ import annotations
@@ -25,11 +28,11 @@ import json
 import math
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import lxml.html  # type: ignore[import-untyped]
 import nh3
 from pydantic import ValidationError
 
@@ -38,6 +41,9 @@ from jobimporter.models import JobRecord, RawItem
 
 MAX_TITLE = 1000
 MAX_EXTERNAL_ID = 2048
+# Bump whenever normalize's output for the same input changes: stored raw hashes then stop
+# matching, and every item is normalized (and its record rewritten if it differs) once more.
+NORMALIZER_VERSION = "1"
 
 _JOB_TYPE_ALIASES = {
     "fulltime": "full-time",
@@ -65,8 +71,45 @@ _BLOCK_TAGS = frozenset(
     {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "td", "th",
      "table", "section", "article", "blockquote", "pre", "hr", "dd", "dt"}
 )  # fmt: skip
+_BLOCK_NAMES = "|".join(sorted(_BLOCK_TAGS))
+_BLOCK_TAG = re.compile(rf"</?(?:{_BLOCK_NAMES})\b(?:[^>\"]|\"[^\"]*\")*>", re.IGNORECASE)
+_ANY_TAG = re.compile(r"<(?:[^>\"]|\"[^\"]*\")*>")
 _NOT_A_NUMBER = re.compile(r"[^\d.\-]")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who an item is, and a digest of its raw text: all :func:`identify` needs to decide whether
+    the item must be normalized at all."""
+
+    external_id: str
+    key: str
+    raw_hash: str
+
+
+def identify(item: RawItem, *, source: str, base_url: str) -> Identity:
+    """The item's identity exactly as :func:`normalize` computes it, at a fraction of the cost.
+
+    :raises ItemError: for the same missing title / missing identity as :func:`normalize`.
+    """
+    title = clean_text(item.title)
+    if title is None:
+        raise ItemError(f"normalize: item #{item.position}: no title")
+    url = _url(item.link, base_url, {})
+    external_id = _external_id(item, {"title": title[:MAX_TITLE], "url": url})
+    return Identity(external_id, record_key(source, external_id), raw_hash(item, base_url))
+
+
+def raw_hash(item: RawItem, base_url: str) -> str:
+    """Digest of everything the parser found (position aside) and of how it will be normalized."""
+    raw = (
+        NORMALIZER_VERSION, base_url, item.guid, item.link, item.title, item.summary, item.content_html,
+        item.published, item.updated, item.author, item.company, item.locations, item.job_types,
+        item.categories, item.salary_min, item.salary_max, item.salary_currency, item.salary_period,
+        item.logo_url, sorted(item.extra.items()),
+    )  # fmt: skip
+    return hashlib.sha256(repr(raw).encode()).hexdigest()[:32]
 
 
 def normalize(item: RawItem, *, source: str, base_url: str) -> JobRecord:
@@ -81,6 +124,7 @@ def normalize(item: RawItem, *, source: str, base_url: str) -> JobRecord:
     fields["extra"] = extra
     fields["content_hash"] = content_hash(fields)
     fields["key"] = record_key(source, fields["external_id"])
+    fields["raw_hash"] = raw_hash(item, base_url)  # after content_hash: it is not content
     try:
         return JobRecord(**fields)
     except ValidationError as exc:
@@ -94,7 +138,7 @@ def record_key(source: str, external_id: str) -> str:
 
 def content_hash(fields: dict[str, Any]) -> str:
     """First 32 hex of sha256 over canonical JSON of every field but ``key``/``content_hash``."""
-    body = {name: value for name, value in fields.items() if name not in ("key", "content_hash")}
+    body = {name: value for name, value in fields.items() if name not in ("key", "content_hash", "raw_hash")}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json)
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
@@ -210,15 +254,13 @@ def sanitize_html(markup: str, base_url: str | None) -> str:
 
 
 def html_to_text(markup: str) -> str:
-    """Plain text of sanitized HTML; block elements become word breaks."""
-    markup = _CONTROL_CHARS.sub("", markup)  # lxml refuses them; they carry no text anyway
-    if not markup.strip():
-        return ""
-    root = lxml.html.fragment_fromstring(markup, create_parent="div")
-    for element in root.iter():
-        if isinstance(element.tag, str) and element.tag.lower() in _BLOCK_TAGS:
-            element.tail = " " + (element.tail or "")
-    return " ".join(str(root.text_content()).split())
+    """Plain text of *sanitized* HTML; block elements become word breaks.
+
+    nh3 has already re-serialized the markup (balanced tags, double-quoted attributes, ``<`` in text
+    escaped), so stripping tags with a pattern is exact here and ~8x faster than parsing it again.
+    """
+    text = _BLOCK_TAG.sub(" ", _CONTROL_CHARS.sub("", markup))
+    return " ".join(html.unescape(_ANY_TAG.sub("", text)).split())
 
 
 # ---------------------------------------------------------------- urls, dates, money

@@ -28,7 +28,9 @@ async def start_run(ctx: ImportContext, feeds: Sequence[Feed], trigger: Trigger)
     jobs = [_feed_job(entry, feed, ctx) for entry, feed in zip(entries, feeds, strict=True)]
     if jobs:
         await ctx.queues.feeds.addBulk(jobs)
-    log.info("run %s started (%s) with %d feeds", run_id, trigger.value, len(entries), extra={"run_id": run_id})
+    log.info(
+        "run %s started (%s) with %d feeds", run_id, trigger.value, len(entries), extra={"run_id": run_id}
+    )
     if not entries:
         await finish_run_if_done(ctx, run_id)
     return run

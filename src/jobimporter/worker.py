@@ -90,7 +90,9 @@ class WorkerPool:
             except TimeoutError as exc:
                 raise AttemptTimedOut(f"queue: {job.name} attempt timed out after {timeout_s:g} s") from exc
             except WaitingChildrenError:
-                log.debug("%6.2fs ⇢ %s %s waits for its batches", time.perf_counter() - started, job.name, job.id)
+                log.debug(
+                    "%6.2fs ⇢ %s %s waits for its batches", time.perf_counter() - started, job.name, job.id
+                )
                 raise
             except Exception as exc:
                 log.info("%6.2fs ✗ %s %s: %s", time.perf_counter() - started, job.name, job.id, exc)

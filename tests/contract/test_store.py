@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import json
 import socket
+import sqlite3
 import sys
 from asyncio.subprocess import PIPE
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,7 @@ from jobimporter.models import (
 from jobimporter.store import JobStore, create_store
 from jobimporter.store.schema import VERSION_TABLE, metadata
 from jobimporter.store.sql import SQLStore
+from jobimporter.store.sql_engine import _enable_wal
 
 from .conftest import started_store
 
@@ -702,3 +704,64 @@ async def test_finalize_run_status_rules(
     closed = await store.finalize_run_if_done(run.run_id, T0 + DAY)
     assert closed is not None
     assert closed.status is expected
+
+
+# ---------------------------------------------------------------- SQLite specifics
+
+
+class _LockedCursor:
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def execute(self, sql: str) -> None:
+        raise sqlite3.OperationalError(self.message)
+
+
+def test_sqlite_wal_switch_tolerates_a_concurrent_switch() -> None:
+    """Two processes creating the database at once: SQLite refuses one WAL switch immediately
+    ("database is locked", no busy wait); the other's switch covers the file, so start() goes on."""
+    _enable_wal(_LockedCursor("database is locked"))
+    with pytest.raises(sqlite3.OperationalError):
+        _enable_wal(_LockedCursor("disk I/O error"))
+
+
+# ---------------------------------------------------------------- raw-hash fast path
+
+
+async def test_raw_hashes_returns_the_stored_raw_hash_of_stored_jobs(store: JobStore) -> None:
+    """raw_hashes: "raw_hash by key for the stored jobs among keys that have one"."""
+    with_raw = [job(n).model_copy(update={"raw_hash": f"raw{n:05d}"}) for n in range(3)]
+    await store.upsert_batch(BatchKey("ent_a", 1), "feed_a", [*with_raw, job(7)], now=T0)
+
+    found = await store.raw_hashes([job(n).key for n in (0, 1, 2, 7, 9)])
+
+    assert found == {job(n).key: f"raw{n:05d}" for n in range(3)}  # job 7 has none, job 9 is not stored
+
+
+async def test_known_items_count_as_unchanged_and_are_linked_without_writes(store: JobStore) -> None:
+    """upsert_batch: each stored ``known`` key "is unchanged (last_seen refreshed when stale, linked
+    to feed_id)"; one no longer stored "fails with a reason"."""
+    await store.upsert_batch(BatchKey("ent_a", 1), "feed_a", jobs(range(4)), now=T0)
+    keys = [job(n).key for n in range(4)]
+    before = await xmins(store, keys) if is_postgres(store) else {}
+    known = [(job(n).key, job(n).external_id) for n in range(4)] + [("gone0001", "https://jobs.example/gone")]
+
+    result = await store.upsert_batch(
+        BatchKey("ent_b", 1), "feed_b", jobs(range(4, 6)), now=T0 + timedelta(seconds=5), known=known
+    )
+
+    assert (result.new, result.updated, result.unchanged, result.failed) == (2, 0, 4, 1)
+    assert result.failures[0].external_id == "https://jobs.example/gone"
+    assert "next run" in result.failures[0].reason
+    assert (await store.get_job(job(1).key))["feed_ids"] == ["feed_a", "feed_b"]
+    assert (await store.get_job(job(1).key))["last_seen"] == T0  # recent: not rewritten
+    if is_postgres(store):
+        assert await xmins(store, keys) == before
+
+    late = T0 + timedelta(seconds=120)
+    stale = await store.upsert_batch(
+        BatchKey("ent_c", 1), "feed_b", [], now=late, seen_refresh_s=60, known=known[:2]
+    )
+    assert stale == UpsertResult(unchanged=2)
+    assert (await store.get_job(job(0).key))["last_seen"] == late
+    assert (await store.get_job(job(0).key))["last_changed"] == T0

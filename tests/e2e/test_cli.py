@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import redis
+
 from fixtures.wpjm import load_real_jobs, render_feed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.external_service]
@@ -33,8 +34,12 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def jobimporter(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*JOBIMPORTER, *args], env=env, capture_output=True, text=True, timeout=timeout)
+def jobimporter(
+    args: list[str], env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*JOBIMPORTER, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def write_sources(path: Path, feeds: Any, names: list[str]) -> Path:
@@ -96,7 +101,9 @@ def test_import_that_cannot_run_exits_1_with_one_line(tmp_path: Path, feeds: Any
 
 def test_run_installs_one_cron_schedule_and_stops_on_sigterm(tmp_path: Path, redis_url: str) -> None:
     env = cli_env(tmp_path / "data", REDIS_URL=redis_url, JOBIMPORTER_CRON="*/5 * * * *")
-    services = [subprocess.Popen([*JOBIMPORTER, "run"], env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    services = [
+        subprocess.Popen([*JOBIMPORTER, "run"], env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     try:
         client = redis.Redis.from_url(redis_url, decode_responses=True)
         deadline = time.monotonic() + 30

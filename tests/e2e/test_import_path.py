@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.wpjm import changed_copy, load_real_jobs, nine_feeds, render_feed
 from pytest_lazy_fixtures import lf
 
+from fixtures.wpjm import changed_copy, load_real_jobs, nine_feeds, render_feed
 from jobimporter.config import Settings
 from jobimporter.models import EntryStatus, FeedSource, ImportRun, RunStatus, Trigger
 from jobimporter.runs import start_run, wait_for_run
@@ -28,7 +28,9 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'jobs.db'}"
 
 
-@pytest.fixture(params=[pytest.param(lf("sqlite_url"), id="sqlite"), pytest.param(lf("pg_database_url"), id="postgres")])
+@pytest.fixture(
+    params=[pytest.param(lf("sqlite_url"), id="sqlite"), pytest.param(lf("pg_database_url"), id="postgres")]
+)
 def database_url(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -129,7 +131,10 @@ async def test_reimport_is_all_unchanged_and_three_edits_are_exactly_three_updat
     edited = {str(j["id"]) for j in jobs[:3]}
     changed = [changed_copy(j) if str(j["id"]) in edited else j for j in jobs]
     main = next(s for s in sources if s.url.endswith("/?feed=job_feed"))
-    feeds.route(main.url.split(str(feeds.url("")).rstrip("/"), 1)[1], body=render_feed(changed, title="Jobicy", link="https://jobicy.com"))
+    feeds.route(
+        main.url.split(str(feeds.url("")).rstrip("/"), 1)[1],
+        body=render_feed(changed, title="Jobicy", link="https://jobicy.com"),
+    )
     third = await run_import(sources)
     assert_exact(third)
     assert sum(e.updated for e in third.feeds) == 3
@@ -155,15 +160,25 @@ async def test_broken_feeds_fail_their_own_entries_with_reasons_never_the_run(
     good = render_feed(load_real_jobs()[:10], title="good", link="https://jobicy.com")
     half = good[: good.rfind(b"<item>", 0, len(good) // 1) + 200]  # cut inside the last item
     feeds.route("/good", body=good)
-    feeds.route("/html", body=b"<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head><body>blocked</body></html>", content_type="text/html")
+    feeds.route(
+        "/html",
+        body=b"<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head><body>blocked</body></html>",
+        content_type="text/html",
+    )
     feeds.route("/gone", status=404, body=b"not found")
     feeds.sequence("/busy", [{"status": 429, "headers": {"Retry-After": "1"}}, {"body": good}])
     feeds.sequence("/flaky", [{"status": 500}, {"body": good}])
     feeds.route("/slow", body=good, delay_s=5)
     feeds.route("/huge", body=b"<rss>" + b" " * 3_000_000 + b"</rss>")
     feeds.route("/malformed", body=half)
-    feeds.route("/xxe", body=b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><rss><channel><item><title>&x;</title></item></channel></rss>')
-    feeds.route("/empty", body=b'<?xml version="1.0"?><rss version="2.0"><channel><title>empty</title></channel></rss>')
+    feeds.route(
+        "/xxe",
+        body=b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><rss><channel><item><title>&x;</title></item></channel></rss>',
+    )
+    feeds.route(
+        "/empty",
+        body=b'<?xml version="1.0"?><rss version="2.0"><channel><title>empty</title></channel></rss>',
+    )
     names = ["good", "html", "gone", "busy", "flaky", "slow", "huge", "malformed", "xxe", "empty"]
     run = await run_import([FeedSource(name=n, url=feeds.url(f"/{n}")) for n in names])
 

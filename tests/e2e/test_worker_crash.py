@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from fixtures.wpjm import nine_feeds
 
+from fixtures.wpjm import nine_feeds
 from jobimporter.config import Settings
 from jobimporter.models import EntryStatus, FeedSource, RunStatus, Trigger
 from jobimporter.runs import start_run, wait_for_run
@@ -44,12 +43,10 @@ def worker_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-async def wait_until(predicate: Any, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("condition not reached")
-        await asyncio.sleep(0.1)
+async def wait_until(predicate: Any) -> None:
+    async with asyncio.timeout(30):
+        while not await predicate():  # noqa: ASYNC110 - Redis queue counts announce nothing
+            await asyncio.sleep(0.1)
 
 
 async def test_worker_killed_mid_batch_loses_nothing(
@@ -71,7 +68,9 @@ async def test_worker_killed_mid_batch_loses_nothing(
         transaction = blocker.transaction()
         await transaction.start()
         await blocker.execute("LOCK TABLE jobs IN EXCLUSIVE MODE")  # batch upserts now hang mid-transaction
-        worker = subprocess.Popen([sys.executable, "-m", "jobimporter.cli", "worker"], env=worker_env(settings))
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "jobimporter.cli", "worker", env=worker_env(settings)
+        )
         try:
             after = await ctx.events.last_id()
             run = await start_run(ctx, feed_rows, Trigger.CLI)
@@ -82,10 +81,11 @@ async def test_worker_killed_mid_batch_loses_nothing(
 
             await wait_until(batches_active)
             worker.send_signal(signal.SIGKILL)
-            worker.wait(timeout=10)
+            await asyncio.wait_for(worker.wait(), 10)
         finally:
-            if worker.poll() is None:
+            if worker.returncode is None:
                 worker.kill()
+                await worker.wait()
             await transaction.rollback()
             await blocker.close()
 

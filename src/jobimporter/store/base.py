@@ -165,6 +165,7 @@ class JobStore(ABC):
         *,
         now: datetime,
         seen_refresh_s: float = 86_400,
+        known: Sequence[tuple[str, str]] = (),
     ) -> UpsertResult:
         """Write one batch of one entry, exactly once, and report what happened to each record.
 
@@ -177,12 +178,21 @@ class JobStore(ABC):
           except that last_seen is refreshed when older than ``seen_refresh_s``;
         - the job is linked to ``feed_id`` (the set of feeds it was seen in);
         - ``failures`` (items that failed before reaching the store) count as ``failed``;
-        - a record the database refuses fails alone with the reason; the rest of the batch is written.
+        - a record the database refuses fails alone with the reason; the rest of the batch is written;
+        - ``known`` lists ``(key, external_id)`` of items the caller found unchanged by their
+          ``raw_hash`` (see ``raw_hashes``) and so did not normalize: each stored one is ``unchanged``
+          (last_seen refreshed when stale, linked to ``feed_id``); one no longer stored fails with
+          a reason saying it will be imported again on the next run.
 
         Exactly once: the result is recorded under ``key`` in the same transaction. Calling again with a
         key already recorded writes nothing and returns the recorded result, even from a concurrent
         caller. Correct under concurrent batches that share keys: each key is ``new`` in exactly one.
         """
+
+    @abstractmethod
+    async def raw_hashes(self, keys: Sequence[str]) -> dict[str, str]:
+        """``raw_hash`` by key for the stored jobs among ``keys`` that have one. An item whose raw hash
+        matches is unchanged byte for byte and need not be normalized again."""
 
     @abstractmethod
     async def batch_results(self, entry_id: str) -> dict[int, UpsertResult]:
@@ -193,7 +203,9 @@ class JobStore(ABC):
         """One job by ``JobRecord.key``; ``NotFound`` if absent."""
 
     @abstractmethod
-    async def list_jobs(self, *, limit: int = 50, offset: int = 0, feed_id: str | None = None) -> list[StoredJob]:
+    async def list_jobs(
+        self, *, limit: int = 50, offset: int = 0, feed_id: str | None = None
+    ) -> list[StoredJob]:
         """Jobs, most recently changed first; only those seen in ``feed_id`` when given."""
 
     @abstractmethod

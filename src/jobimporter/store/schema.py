@@ -146,6 +146,7 @@ jobs = sa.Table(
     sa.Column("logo_url", sa.Text),
     sa.Column("extra", sa.JSON, nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("raw_hash", sa.String(64)),
     sa.Column("first_seen", UTCDateTime, nullable=False),
     sa.Column("last_seen", UTCDateTime, nullable=False),
     sa.Column("last_changed", UTCDateTime, nullable=False),
@@ -186,4 +187,5 @@ JOB_CONTENT_COLUMNS: tuple[str, ...] = (
     "logo_url",
     "extra",
     "content_hash",
+    "raw_hash",
 )

@@ -193,14 +193,20 @@ class SQLStore(JobStore):
         *,
         now: datetime,
         seen_refresh_s: float = 86_400,
+        known: Sequence[tuple[str, str]] = (),
     ) -> UpsertResult:
         writer, caps = self._ready()
         # upsert_batch manages its own transaction (it may roll back a batch recorded earlier).
         with translated(f"upsert batch {key}"):
             async with writer.connect() as conn:
                 return await sql_jobs.upsert_batch(
-                    conn, caps, key, feed_id, records, failures, now=now, seen_refresh_s=seen_refresh_s
-                )
+                    conn, caps, key, feed_id, records, failures,
+                    now=now, seen_refresh_s=seen_refresh_s, known=known,
+                )  # fmt: skip
+
+    async def raw_hashes(self, keys: Sequence[str]) -> dict[str, str]:
+        async with self._reading("read raw hashes") as conn:
+            return await sql_jobs.column_by_key(conn, self._ready()[1], "raw_hash", keys)
 
     async def batch_results(self, entry_id: str) -> dict[int, UpsertResult]:
         async with self._reading("read batch results") as conn:
@@ -222,4 +228,4 @@ class SQLStore(JobStore):
 
     async def job_hashes(self, keys: Sequence[str]) -> dict[str, str]:
         async with self._reading("read job hashes") as conn:
-            return await sql_jobs.job_hashes(conn, self._ready()[1], keys)
+            return await sql_jobs.column_by_key(conn, self._ready()[1], "content_hash", keys)

@@ -38,13 +38,13 @@ WRITE_OPTION = "jobimporter_write"
 # Key of the PostgreSQL advisory lock that serializes migrations ("jobimpor" as a big-endian int64).
 _MIGRATION_LOCK_KEY = int.from_bytes(b"jobimpor", "big")
 _SQLITE_PRAGMAS = (
-    f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}",  # first: WAL switch may need to wait
-    "PRAGMA journal_mode = WAL",
+    f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}",
     # With WAL: no corruption and no loss on an app crash; a power cut may lose the last commits
     # (a batch and its recorded result together), for far fewer fsyncs.
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",
 )
+_SQLITE_WAL = "PRAGMA journal_mode = WAL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +128,24 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
     try:
         for pragma in _SQLITE_PRAGMAS:
             cursor.execute(pragma)
+        _enable_wal(cursor)
     finally:
         cursor.close()
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL (persistent, so usually a no-op).
+
+    Two processes opening a new database at once both try the switch, and SQLite answers one of
+    them "database is locked" at once, without waiting (that would deadlock). The other's switch
+    applies to the file, and this connection follows it from its next transaction, so that answer
+    is harmless."""
+    try:
+        cursor.execute(_SQLITE_WAL)
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
+        logger.debug("store: another connection is switching the SQLite file to WAL (%s)", exc)
 
 
 def _sqlite_on_begin(conn: Connection) -> None:

