@@ -38,7 +38,8 @@ async def process_batch_job(ctx: ImportContext, job: Any, token: str) -> dict[st
     # The result is committed under the batch key, so the items are no longer needed: drop them from
     # Redis now rather than keeping ~300 KB per completed job until it expires. A redelivery after
     # this point finds the batch recorded and returns its result without needing them.
-    await job.updateData({k: v for k, v in data.items() if k not in ("items", "known")})
+    if data.get("items"):
+        await job.updateData({k: v for k, v in data.items() if k not in ("items", "known")})
     await ctx.events.publish(
         BatchProcessed(
             run_id=str(data["run_id"]),

@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 # Items sent to Redis per addBulk round trip: enough to amortize the trip, few enough that the
 # serialized batches held in memory at once stay a few MB whatever the feed's size.
 _ITEMS_PER_ENQUEUE = 1000
+# Items identified per raw-hash lookup: one database round trip decides which of them need normalizing.
+_ITEMS_PER_LOOKUP = 1000
 
 
 @dataclass(slots=True)
@@ -165,17 +167,21 @@ async def _fan_out_in(
     pending_items = 0
     early_failures: list[ItemFailure] = []
     loop = asyncio.get_running_loop()
+    batch_size = data.batch_size or ctx.batch_size
+    per_chunk = batch_size * max(1, _ITEMS_PER_LOOKUP // batch_size)
     while True:
         chunk = await loop.run_in_executor(
-            parser_thread, _read_chunk, items, data.batch_size or ctx.batch_size, source, base_url, seen
+            parser_thread, _read_chunk, items, per_chunk, source, base_url, seen
         )
         known, fresh = await _split_known(ctx, chunk.items)
         records, failures = await loop.run_in_executor(parser_thread, _normalize_all, fresh, source, base_url)
         early_failures += chunk.failures + failures
-        if records or known:
-            data.batch_sizes.append(len(records) + len(known))
-            pending.append(_batch_job(data, len(data.batch_sizes), records, known, ctx, parent))
-            pending_items += len(records) + len(known)
+        for group in _in_batches(chunk.items, known, records, batch_size):
+            group_records = [entry for entry in group if isinstance(entry, JobRecord)]
+            group_known = [entry for entry in group if not isinstance(entry, JobRecord)]
+            data.batch_sizes.append(len(group))
+            pending.append(_batch_job(data, len(data.batch_sizes), group_records, group_known, ctx, parent))
+            pending_items += len(group)
         if pending_items >= _ITEMS_PER_ENQUEUE or (chunk.done and pending):
             await ctx.queues.add_batches(pending)
             pending, pending_items = [], 0
@@ -216,15 +222,30 @@ def _take(raw: RawItem, source: str, base_url: str, seen: set[str], chunk: _Chun
 
 async def _split_known(
     ctx: ImportContext, items: list[tuple[RawItem, Identity]]
-) -> tuple[list[tuple[str, str]], list[RawItem]]:
+) -> tuple[set[str], list[RawItem]]:
     """Items whose stored raw hash matches are unchanged byte for byte: they skip normalization and
-    travel as (key, external_id) only. The rest must be normalized."""
+    travel as (key, external_id) only. Returns their keys, and the raw items that need normalizing."""
     if not items:
-        return [], []
+        return set(), []
     stored = await ctx.store.raw_hashes([identity.key for _, identity in items])
-    known = [(i.key, i.external_id) for _, i in items if stored.get(i.key) == i.raw_hash]
-    fresh = [raw for raw, i in items if stored.get(i.key) != i.raw_hash]
-    return known, fresh
+    known = {i.key for _, i in items if stored.get(i.key) == i.raw_hash}
+    return known, [raw for raw, i in items if i.key not in known]
+
+
+def _in_batches(
+    items: list[tuple[RawItem, Identity]], known: set[str], records: list[JobRecord], size: int
+) -> Iterator[list[JobRecord | tuple[str, str]]]:
+    """Cut the chunk into batches in document order (known items as ``(key, external_id)``), so a
+    retried fan-out numbers the same items the same way; items that failed normalization drop out."""
+    by_key = {record.key: record for record in records}
+    entries: list[JobRecord | tuple[str, str]] = []
+    for _, identity in items:
+        if identity.key in known:
+            entries.append((identity.key, identity.external_id))
+        elif identity.key in by_key:
+            entries.append(by_key[identity.key])
+    for start in range(0, len(entries), size):
+        yield entries[start : start + size]
 
 
 def _normalize_all(
@@ -342,6 +363,23 @@ async def _fail_fetch(ctx: ImportContext, job: Any, data: FeedJobData, exc: Fetc
     )
     await _announce(ctx, entry)
     raise UnrecoverableError(reason) from exc
+
+
+async def give_up(ctx: ImportContext, job: Any, exc: BaseException) -> None:
+    """The feed job's last attempt failed with something it did not handle itself (its time limit,
+    a database or Redis error): fail its entry with that reason, so the run still finishes."""
+    data = FeedJobData.from_job(job.data)
+    entry = await ctx.store.get_entry(data.entry_id)
+    if entry.status.is_final:
+        return
+    reason = f"{exc} (gave up after {job.attemptsMade + 1} attempts)"
+    if data.step == "finalize":
+        # Its batches were written: close the entry from their recorded results, marked failed.
+        reason = f"finalizing failed: {reason}"
+    entry = await ctx.store.finalize_entry(
+        data.entry_id, status=EntryStatus.FAILED, finished_at=utcnow(), error=reason
+    )
+    await _announce(ctx, entry)
 
 
 async def _announce(ctx: ImportContext, entry: ImportEntry) -> None:

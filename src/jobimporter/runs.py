@@ -25,7 +25,7 @@ async def start_run(ctx: ImportContext, feeds: Sequence[Feed], trigger: Trigger)
     run = ImportRun(run_id=run_id, trigger=trigger, started_at=utcnow(), feeds=entries)
     await ctx.store.create_run(run)
     await ctx.events.publish(RunStarted(run_id=run_id, trigger=trigger.value, feeds=len(entries)))
-    jobs = [_feed_job(entry, feed, ctx) for entry, feed in zip(entries, feeds, strict=True)]
+    jobs = [feed_job(entry, feed, ctx) for entry, feed in zip(entries, feeds, strict=True)]
     if jobs:
         await ctx.queues.feeds.addBulk(jobs)
     log.info(
@@ -36,7 +36,7 @@ async def start_run(ctx: ImportContext, feeds: Sequence[Feed], trigger: Trigger)
     return run
 
 
-def _feed_job(entry: ImportEntry, feed: Feed, ctx: ImportContext) -> dict[str, object]:
+def feed_job(entry: ImportEntry, feed: Feed, ctx: ImportContext) -> dict[str, object]:
     data = {
         "run_id": entry.run_id,
         "entry_id": entry.id,

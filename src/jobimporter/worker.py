@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bullmq import Worker
-from bullmq.custom_errors import WaitingChildrenError
+from bullmq.custom_errors import UnrecoverableError, WaitingChildrenError
 
 from jobimporter.batchjob import process_batch_job
 from jobimporter.context import ImportContext
-from jobimporter.errors import QueueError
-from jobimporter.feedjob import process_feed_job
+from jobimporter.errors import ImporterError, QueueError
+from jobimporter.feedjob import give_up, process_feed_job
 from jobimporter.queue import RETRY_AFTER_BACKOFF, QueueNames, RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,8 @@ class WorkerPool:
 
     def start(self) -> None:
         for queue_name, (processor, timeout_s) in self._processors.items():
-            self._workers.append(Worker(queue_name, self._wrap(processor, timeout_s), self._options()))
+            wrapped = self._wrap(queue_name, processor, timeout_s)
+            self._workers.append(Worker(queue_name, wrapped, self._options()))
         log.info("workers: %d queues, concurrency %d each", len(self._workers), self.settings.concurrency)
 
     async def aclose(self, *, force: bool = False) -> None:
@@ -80,15 +81,21 @@ class WorkerPool:
             "settings": {"backoffStrategy": _retry_after_backoff(policy)},
         }
 
-    def _wrap(self, processor: Processor, timeout_s: float) -> Callable[[Any, str], Awaitable[Any]]:
+    def _wrap(
+        self, queue_name: str, processor: Processor, timeout_s: float
+    ) -> Callable[[Any, str], Awaitable[Any]]:
         ctx = self.ctx
+
+        async def limited(job: Any, token: str) -> Any:
+            try:
+                return await asyncio.wait_for(processor(ctx, job, token), timeout_s)
+            except TimeoutError as exc:
+                raise AttemptTimedOut(f"queue: {job.name} attempt timed out after {timeout_s:g} s") from exc
 
         async def run(job: Any, token: str) -> Any:
             started = time.perf_counter()
             try:
-                result = await asyncio.wait_for(processor(ctx, job, token), timeout_s)
-            except TimeoutError as exc:
-                raise AttemptTimedOut(f"queue: {job.name} attempt timed out after {timeout_s:g} s") from exc
+                result = await limited(job, token)
             except WaitingChildrenError:
                 log.debug(
                     "%6.2fs ⇢ %s %s waits for its batches", time.perf_counter() - started, job.name, job.id
@@ -96,11 +103,24 @@ class WorkerPool:
                 raise
             except Exception as exc:
                 log.info("%6.2fs ✗ %s %s: %s", time.perf_counter() - started, job.name, job.id, exc)
+                if queue_name == self.names.feeds and _is_last_attempt(job, exc):
+                    await _give_up_quietly(ctx, job, exc)
                 raise
             log.info("%6.2fs → %s %s", time.perf_counter() - started, job.name, job.id)
             return result
 
         return run
+
+
+def _is_last_attempt(job: Any, exc: BaseException) -> bool:
+    return isinstance(exc, UnrecoverableError) or job.attemptsMade + 1 >= int(job.opts.get("attempts") or 1)
+
+
+async def _give_up_quietly(ctx: ImportContext, job: Any, exc: BaseException) -> None:
+    try:
+        await give_up(ctx, job, exc)
+    except ImporterError as nested:  # the store may be what failed; the dead letter keeps the reason
+        log.warning("queue: could not fail the entry of %s: %s", job.id, nested)
 
 
 def _retry_after_backoff(policy: RetryPolicy) -> Callable[[int, str, BaseException, Any], int]:

@@ -6,7 +6,7 @@ local HTTP feed server. Workers run in this process except where a test kills on
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from pytest_lazy_fixtures import lf
 from fixtures.wpjm import changed_copy, load_real_jobs, nine_feeds, render_feed
 from jobimporter.config import Settings
 from jobimporter.models import EntryStatus, FeedSource, ImportRun, RunStatus, Trigger
-from jobimporter.runs import start_run, wait_for_run
+from jobimporter.runs import feed_job, start_run, wait_for_run
 from jobimporter.runtime import Runtime
 
 pytestmark = [pytest.mark.e2e, pytest.mark.external_service]
@@ -179,7 +179,10 @@ async def test_broken_feeds_fail_their_own_entries_with_reasons_never_the_run(
         "/empty",
         body=b'<?xml version="1.0"?><rss version="2.0"><channel><title>empty</title></channel></rss>',
     )
-    names = ["good", "html", "gone", "busy", "flaky", "slow", "huge", "malformed", "xxe", "empty"]
+    levels = b"".join(b'<!ENTITY l%d "%s">' % (i, b"&l%d;" % (i - 1) * 10) for i in range(1, 10))
+    laughs = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY l0 "lol">' + levels + b"]><rss><channel>"
+    feeds.route("/laughs", body=laughs + b"<item><title>&l9;</title></item></channel></rss>")
+    names = ["good", "html", "gone", "busy", "flaky", "slow", "huge", "malformed", "xxe", "laughs", "empty"]
     run = await run_import([FeedSource(name=n, url=feeds.url(f"/{n}")) for n in names])
 
     entries = {e.name: e for e in run.feeds}
@@ -194,7 +197,7 @@ async def test_broken_feeds_fail_their_own_entries_with_reasons_never_the_run(
     assert entries["empty"].total_fetched == 0
     expectations = {
         "html": "html", "gone": "404", "slow": "timeout", "huge": "cap",
-        "malformed": "malformed", "xxe": "entit",
+        "malformed": "malformed", "xxe": "entit", "laughs": "entit",
     }  # fmt: skip
     for name, needle in expectations.items():
         entry = entries[name]
@@ -227,5 +230,42 @@ async def test_invalid_items_fail_alone_with_reasons(feeds: Any, run_import: Any
     assert run.status is RunStatus.PARTIAL
 
 
-def _elapsed(start: float) -> float:
-    return time.monotonic() - start
+async def test_a_repeated_enqueue_is_dropped_not_doubled(
+    feeds: Any, runtime: Runtime, run_import: Any
+) -> None:
+    body = render_feed(load_real_jobs()[:9], title="t", link="https://jobicy.com")
+    feeds.route("/once", body=body)
+    run = await run_import([FeedSource(name="once", url=feeds.url("/once"))])
+    feed = (await runtime.ctx.store.list_feeds())[0]
+    requests_before = len(feeds.requests)
+
+    # The same feed job again (a retried trigger, a second scheduler): same deterministic id, dropped.
+    await runtime.ctx.queues.feeds.addBulk([feed_job(run.feeds[0], feed, runtime.ctx)])
+    await asyncio.sleep(1.0)
+
+    assert len(feeds.requests) == requests_before
+    again = await runtime.ctx.store.get_run(run.run_id)
+    assert again.feeds[0].model_dump() == run.feeds[0].model_dump()
+    assert await runtime.ctx.store.count_jobs() == 9
+
+
+async def test_a_feed_job_over_its_time_limit_on_every_attempt_fails_its_entry(
+    feeds: Any, settings: Settings
+) -> None:
+    feeds.route(
+        "/stuck", body=render_feed(load_real_jobs()[:3], title="t", link="https://jobicy.com"), delay_s=2
+    )
+    quick = settings.model_copy(
+        update={"feed_timeout_s": 0.5, "read_timeout_s": 10.0, "fetch_timeout_s": 10.0}
+    )
+    async with Runtime(quick, workers=True) as rt:
+        feed_rows = await rt.ctx.store.sync_feeds([FeedSource(name="stuck", url=feeds.url("/stuck"))])
+        after = await rt.ctx.events.last_id()
+        run = await start_run(rt.ctx, feed_rows, Trigger.CLI)
+        done = await asyncio.wait_for(wait_for_run(rt.ctx, run.run_id, after), 30)
+    entry = done.feeds[0]
+    assert (done.status, entry.status) == (RunStatus.FAILED, EntryStatus.FAILED)
+    assert (
+        entry.error and "timed out after 0.5 s" in entry.error and "gave up after 3 attempts" in entry.error
+    )
+    assert len([r for r in feeds.requests if r[1] == "/stuck"]) == 3
