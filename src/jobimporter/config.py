@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     seen_refresh_s: float = Field(
         default=86_400, ge=0, description="An unchanged job's last_seen is rewritten at most this often."
     )
+    host_interval_s: float = Field(
+        default=2.0, ge=0, description="At most one feed request per host per this many seconds, across workers."
+    )
     lock_duration_ms: int = Field(
         default=30_000,
         ge=1000,

@@ -9,6 +9,7 @@ import httpx
 
 from jobimporter.events import EventBus
 from jobimporter.fetch import FetchLimits
+from jobimporter.politeness import HostLimiter
 from jobimporter.queue import Queues, RetryPolicy
 from jobimporter.store.base import JobStore
 
@@ -24,3 +25,4 @@ class ImportContext:
     batch_size: int
     seen_refresh_s: float
     spool_dir: Path
+    limiter: HostLimiter

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO, cast
 
-from bullmq.custom_errors import UnrecoverableError, WaitingChildrenError
+from bullmq.custom_errors import DelayedError, UnrecoverableError, WaitingChildrenError
 from pydantic import ValidationError
 
 from jobimporter.context import ImportContext
@@ -103,6 +105,7 @@ async def _fetch_and_fan_out(
     changes: dict[str, Any] = {"status": EntryStatus.FETCHING}
     if entry.started_at is None:
         changes["started_at"] = utcnow()
+    await _wait_for_host(ctx, job, token, data)
     await publish_entry(ctx, await ctx.store.update_entry(data.entry_id, changes))  # type: ignore[arg-type]
     feed = await ctx.store.get_feed(data.feed_id)
     # Later attempts fetch unconditionally: batches of an earlier attempt may already be queued,
@@ -133,6 +136,15 @@ async def _fetch_and_fan_out(
     if await job.moveToWaitingChildren(token, {}):
         raise WaitingChildrenError()
     return await finalize(ctx, data)
+
+
+async def _wait_for_host(ctx: ImportContext, job: Any, token: str, data: FeedJobData) -> None:
+    """Take the host's politeness slot, or step aside (delayed, no attempt used) until it is free."""
+    wait_ms = await ctx.limiter.acquire(publisher_host(data.url))
+    if wait_ms == 0:
+        return
+    await job.moveToDelayed(round(time.time() * 1000) + wait_ms + random.randint(0, 50), token)
+    raise DelayedError()
 
 
 async def _mark_processing(ctx: ImportContext, data: FeedJobData, result: FetchResult) -> None:
@@ -347,6 +359,8 @@ async def _fail_fetch(ctx: ImportContext, job: Any, data: FeedJobData, exc: Fetc
     """Retry a transient failure while attempts remain; otherwise fail the entry with the reason."""
     attempt, attempts = job.attemptsMade + 1, int(job.opts.get("attempts") or 1)
     status = exc.status if isinstance(exc, FetchHTTPError) else None
+    if isinstance(exc, FetchHTTPError) and exc.status == 429:
+        await ctx.limiter.hold_back(publisher_host(data.url), exc.retry_after or ctx.policy.backoff_ms / 1000)
     if exc.transient and attempt < attempts:
         note = f"attempt {attempt} of {attempts} failed: {exc}; retrying"
         entry = await ctx.store.update_entry(data.entry_id, {"http_status": status, "error": note})

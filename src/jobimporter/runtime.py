@@ -13,6 +13,7 @@ from jobimporter.config import Settings
 from jobimporter.context import ImportContext
 from jobimporter.events import EventBus
 from jobimporter.fetch import FetchLimits, make_client
+from jobimporter.politeness import HostLimiter
 from jobimporter.queue import QueueNames, Queues, RetryPolicy
 from jobimporter.redis_server import EmbeddedRedis
 from jobimporter.scheduler import install_schedule, process_tick
@@ -82,6 +83,10 @@ class Runtime:
         self._stack.push_async_callback(events.aclose)
         http = make_client(fetch_limits(settings))
         self._stack.push_async_callback(http.aclose)
+        limiter = HostLimiter(
+            self.redis_url, prefix=settings.queue_prefix, interval_s=settings.host_interval_s
+        )
+        self._stack.push_async_callback(limiter.aclose)
         self.ctx = ImportContext(
             store=store,
             queues=queues,
@@ -92,6 +97,7 @@ class Runtime:
             batch_size=settings.batch_size,
             seen_refresh_s=settings.seen_refresh_s,
             spool_dir=self._spool_dir(),
+            limiter=limiter,
         )
         if self.with_schedule:
             await install_schedule(queues, settings.cron)

@@ -30,7 +30,14 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOBIMPORTER_")}
     env.pop("REDIS_URL", None)
     env.pop("DATABASE_URL", None)
-    env.update({"JOBIMPORTER_DATA_DIR": str(data_dir), "JOBIMPORTER_BACKOFF_MS": "100"}, **extra)
+    env.update(
+        {
+            "JOBIMPORTER_DATA_DIR": str(data_dir),
+            "JOBIMPORTER_BACKOFF_MS": "100",
+            "JOBIMPORTER_HOST_INTERVAL_S": "0",
+        },
+        **extra,
+    )
     return env
 
 

@@ -47,6 +47,7 @@ def settings(tmp_path: Path, redis_url: str, database_url: str) -> Settings:
         fetch_timeout_s=2.0,
         read_timeout_s=1.0,
         max_feed_bytes=2_000_000,
+        host_interval_s=0,  # every test feed is on 127.0.0.1; politeness has its own tests
     )
 
 

@@ -35,6 +35,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         JOBIMPORTER_LOCK_DURATION_MS=str(settings.lock_duration_ms),
         JOBIMPORTER_STALLED_INTERVAL_MS=str(settings.stalled_interval_ms),
         JOBIMPORTER_CONCURRENCY="4",
+        JOBIMPORTER_HOST_INTERVAL_S="0",
         # Deliberately not the test's batch size: a feed job retried by the rescuer must still cut
         # its items exactly as the killed worker did.
         JOBIMPORTER_BATCH_SIZE="7",
@@ -54,7 +55,7 @@ async def test_worker_killed_mid_batch_loses_nothing(
 ) -> None:
     settings = Settings(
         data_dir=tmp_path / "data", redis_url=redis_url, database_url=pg_database_url,
-        batch_size=5, lock_duration_ms=2000, stalled_interval_ms=1000, backoff_ms=100,
+        batch_size=5, lock_duration_ms=2000, stalled_interval_ms=1000, backoff_ms=100, host_interval_s=0,
     )  # fmt: skip
     sources = []
     for path, body in nine_feeds().items():

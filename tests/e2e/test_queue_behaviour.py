@@ -1,0 +1,91 @@
+"""How work moves through the queues: priorities, per-host politeness, 429 hold-backs."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixtures.wpjm import load_real_jobs, render_feed
+from jobimporter.config import Settings
+from jobimporter.models import EntryStatus, FeedSource, ImportRun, Priority, RunStatus, Trigger
+from jobimporter.runs import start_run, wait_for_run
+from jobimporter.runtime import Runtime
+
+pytestmark = [pytest.mark.e2e, pytest.mark.external_service]
+
+
+def settings_for(tmp_path: Path, redis_url: str, **changes: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data", "redis_url": redis_url, "database_url": f"sqlite:///{tmp_path / 'j.db'}",
+        "backoff_ms": 100, "host_interval_s": 0, **changes,
+    }  # fmt: skip
+    return Settings(**values)
+
+
+async def import_all(
+    settings: Settings, sources: list[FeedSource], *, workers_first: bool = True
+) -> ImportRun:
+    """Enqueue the run first and only then start the workers, so every job waits in the queue together."""
+    async with Runtime(settings, workers=False) as producer:
+        feed_rows = await producer.ctx.store.sync_feeds(sources)
+        after = await producer.ctx.events.last_id()
+        run = await start_run(producer.ctx, feed_rows, Trigger.CLI)
+        async with Runtime(settings, workers=True) as consumer:
+            return await asyncio.wait_for(wait_for_run(consumer.ctx, run.run_id, after), 60)
+
+
+async def test_high_priority_feeds_are_fetched_first(tmp_path: Path, redis_url: str, feeds: Any) -> None:
+    body = render_feed(load_real_jobs()[:3], title="t", link="https://jobicy.com")
+    names = [f"normal{i}" for i in range(4)] + ["premium"]
+    for name in names:
+        feeds.route(f"/{name}", body=body)
+    sources = [
+        FeedSource(
+            name=n, url=feeds.url(f"/{n}"), priority=Priority.HIGH if n == "premium" else Priority.NORMAL
+        )
+        for n in names
+    ]
+    run = await import_all(settings_for(tmp_path, redis_url, concurrency=1), sources)
+
+    assert run.status is RunStatus.COMPLETED
+    order = [r.path for r in feeds.requests]
+    assert order[0] == "/premium", order  # listed last, enqueued last, fetched first
+
+
+async def test_one_request_per_host_per_interval_across_workers(
+    tmp_path: Path, redis_url: str, feeds: Any
+) -> None:
+    body = render_feed(load_real_jobs()[:2], title="t", link="https://jobicy.com")
+    for n in range(4):
+        feeds.route(f"/p{n}", body=body)
+    sources = [FeedSource(name=f"p{n}", url=feeds.url(f"/p{n}")) for n in range(4)]
+    run = await import_all(settings_for(tmp_path, redis_url, concurrency=4, host_interval_s=0.6), sources)
+
+    assert run.status is RunStatus.COMPLETED
+    times = sorted(r.at for r in feeds.requests)
+    assert len(times) == 4
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert min(gaps) >= 0.55, gaps  # four workers were free, yet the host saw one request per 0.6 s
+
+
+async def test_a_429_holds_the_whole_host_back_for_its_retry_after(
+    tmp_path: Path, redis_url: str, feeds: Any
+) -> None:
+    body = render_feed(load_real_jobs()[:2], title="t", link="https://jobicy.com")
+    feeds.sequence("/limited", [{"status": 429, "headers": {"Retry-After": "2"}}, {"body": body}])
+    for n in range(3):
+        feeds.route(f"/other{n}", body=body)
+    sources = [FeedSource(name="limited", url=feeds.url("/limited"), priority=Priority.HIGH)]
+    sources += [FeedSource(name=f"other{n}", url=feeds.url(f"/other{n}")) for n in range(3)]
+    run = await import_all(settings_for(tmp_path, redis_url, concurrency=4, host_interval_s=0.05), sources)
+
+    assert run.status is RunStatus.COMPLETED
+    assert all(e.status is EntryStatus.COMPLETED for e in run.feeds)
+    first = next(r for r in feeds.requests if r.path == "/limited")
+    later = [r.at - first.at for r in feeds.requests if r is not first]
+    early = [gap for gap in later if 0.2 < gap < 1.9]
+    assert not early, f"requests reached the host during its Retry-After: {later}"
