@@ -213,35 +213,46 @@ def run_command(sources: SourcesOption = None) -> None:
     settings = _settings(sources)
     _setup_logging(settings.log_level)
     try:
-        asyncio.run(_serve(settings, schedule=True))
+        asyncio.run(_serve(settings, workers=True, schedule=True))
     except ImporterError as exc:
         _fail(str(exc))
 
 
 @app.command("worker")
 def worker_command() -> None:
-    """Workers only: take feed and batch jobs from the queues until SIGTERM or Ctrl-C."""
+    """Workers only: take feed and batch jobs from the queues until SIGTERM or Ctrl-C. Run any number."""
     settings = Settings()
     _setup_logging(settings.log_level)
     try:
-        asyncio.run(_serve(settings, schedule=False))
+        asyncio.run(_serve(settings, workers=True, schedule=False))
     except ImporterError as exc:
         _fail(str(exc))
 
 
-async def _serve(settings: Settings, *, schedule: bool) -> None:
+@app.command("scheduler")
+def scheduler_command(sources: SourcesOption = None) -> None:
+    """The cron only: one import of all enabled feeds per slot, however many schedulers run."""
+    settings = _settings(sources)
+    _setup_logging(settings.log_level)
+    try:
+        asyncio.run(_serve(settings, workers=False, schedule=True))
+    except ImporterError as exc:
+        _fail(str(exc))
+
+
+async def _serve(settings: Settings, *, workers: bool = True, schedule: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Runtime(settings, workers=True, schedule=schedule) as runtime:
+    async with Runtime(settings, workers=workers, schedule=schedule) as runtime:
         if schedule:
             feeds = await runtime.ctx.store.sync_feeds(load_sources(settings.sources))
             log.info("scheduling %d feeds on cron %r (UTC)", len(feeds), settings.cron)
+        role = "running" if workers and schedule else ("worker running" if workers else "scheduler running")
         log.info(
             "jobimporter %s: database %s, redis %s; Ctrl-C to stop",
-            "running" if schedule else "worker running",
-            _redact(settings.resolved_database_url()), _redact(runtime.redis_url),
+            role, _redact(settings.resolved_database_url()), _redact(runtime.redis_url),
         )  # fmt: skip
         await stop.wait()
         log.info("stopping: letting active jobs finish")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, field_validator
+from croniter import croniter
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobimporter import __version__
@@ -72,6 +73,14 @@ class Settings(BaseSettings):
     )
     queue_prefix: str = Field(default="jobimporter", description="Prefix of BullMQ queue names in Redis.")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        # 5 fields, or 6 with seconds first (BullMQ's convention, e.g. "*/10 * * * * *").
+        if not croniter.is_valid(value, second_at_beginning=len(value.split()) == 6):
+            raise ValueError(f"not a cron expression: {value!r}")
+        return value
 
     @field_validator("database_url", "redis_url")
     @classmethod

@@ -44,8 +44,8 @@ def worker_settings(settings: Settings) -> WorkerSettings:
 
 
 class Runtime:
-    """Everything one process needs. ``workers=True`` also consumes the queues in this process;
-    ``schedule=True`` installs the cron job scheduler."""
+    """Everything one process needs. ``workers=True`` also takes feed and batch jobs in this process;
+    ``schedule=True`` installs the cron job scheduler and takes its ticks (each tick starts a run)."""
 
     def __init__(self, settings: Settings, *, workers: bool = True, schedule: bool = False) -> None:
         self.settings = settings
@@ -101,7 +101,7 @@ class Runtime:
         )
         if self.with_schedule:
             await install_schedule(queues, settings.cron)
-        if self.with_workers:
+        if self.with_workers or self.with_schedule:
             self._start_workers()
 
     def _start_embedded_redis(self) -> str:
@@ -117,6 +117,13 @@ class Runtime:
 
     def _start_workers(self) -> None:
         extra = {self.names.schedule: process_tick} if self.with_schedule else {}
-        self.pool = WorkerPool(self.ctx, self.redis_url, self.names, worker_settings(self.settings), extra)
+        self.pool = WorkerPool(
+            self.ctx,
+            self.redis_url,
+            self.names,
+            worker_settings(self.settings),
+            imports=self.with_workers,
+            extra=extra,
+        )
         self.pool.start()
         self._stack.push_async_callback(self.pool.aclose)

@@ -49,13 +49,16 @@ class WorkerPool:
         redis_url: str,
         names: QueueNames,
         settings: WorkerSettings,
+        *,
+        imports: bool = True,
         extra: Mapping[str, Processor] | None = None,
     ) -> None:
+        """``imports``: take feed and batch jobs; ``extra``: more queues (the schedule's ticks)."""
         self.ctx, self.redis_url, self.names, self.settings = ctx, redis_url, names, settings
-        self._processors: dict[str, tuple[Processor, float]] = {
-            names.feeds: (process_feed_job, settings.feed_timeout_s),
-            names.batches: (process_batch_job, settings.job_timeout_s),
-        }
+        self._processors: dict[str, tuple[Processor, float]] = {}
+        if imports:
+            self._processors[names.feeds] = (process_feed_job, settings.feed_timeout_s)
+            self._processors[names.batches] = (process_batch_job, settings.job_timeout_s)
         for queue_name, processor in (extra or {}).items():
             self._processors[queue_name] = (processor, settings.job_timeout_s)
         self._workers: list[Worker] = []
@@ -64,7 +67,8 @@ class WorkerPool:
         for queue_name, (processor, timeout_s) in self._processors.items():
             wrapped = self._wrap(queue_name, processor, timeout_s)
             self._workers.append(Worker(queue_name, wrapped, self._options()))
-        log.info("workers: %d queues, concurrency %d each", len(self._workers), self.settings.concurrency)
+        names = ", ".join(self._processors)
+        log.info("workers: %s, concurrency %d each", names, self.settings.concurrency)
 
     async def aclose(self, *, force: bool = False) -> None:
         workers, self._workers = self._workers, []

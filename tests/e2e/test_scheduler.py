@@ -1,0 +1,66 @@
+"""The cron in the production topology: separate scheduler and worker processes on shared servers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixtures.wpjm import load_real_jobs, render_feed
+from jobimporter.models import ImportRun, RunStatus, Trigger
+from jobimporter.store import create_store
+
+pytestmark = [pytest.mark.e2e, pytest.mark.external_service]
+
+
+async def cron_runs(database_url: str) -> list[ImportRun]:
+    async with create_store(database_url) as store:
+        return [r for r in await store.list_runs(limit=50) if r.trigger is Trigger.CRON]
+
+
+def process_env(tmp_path: Path, redis_url: str, database_url: str, sources: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBIMPORTER_")}
+    env.update(
+        REDIS_URL=redis_url, DATABASE_URL=database_url, JOBIMPORTER_DATA_DIR=str(tmp_path / "data"),
+        JOBIMPORTER_SOURCES=str(sources), JOBIMPORTER_CRON="*/2 * * * * *", JOBIMPORTER_HOST_INTERVAL_S="0",
+        JOBIMPORTER_LOG_LEVEL="WARNING",
+    )  # fmt: skip
+    return env
+
+
+def test_two_schedulers_fire_once_per_slot_and_workers_import(
+    tmp_path: Path, redis_url: str, pg_database_url: str, feeds: Any
+) -> None:
+    feeds.route("/cron", body=render_feed(load_real_jobs()[:4], title="t", link="https://jobicy.com"))
+    sources = tmp_path / "feeds.toml"
+    sources.write_text(f'[[feeds]]\nname = "cron"\nurl = "{feeds.url("/cron")}"\n', encoding="utf-8")
+    env = process_env(tmp_path, redis_url, pg_database_url, sources)
+    command = [sys.executable, "-m", "jobimporter.cli"]
+    processes = [subprocess.Popen([*command, role], env=env) for role in ("scheduler", "scheduler", "worker")]
+    started = time.monotonic()
+    try:
+        time.sleep(9)
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        codes = [process.wait(timeout=30) for process in processes]
+    elapsed = time.monotonic() - started
+    assert codes == [0, 0, 0]
+
+    runs = asyncio.run(cron_runs(pg_database_url))
+    starts = sorted(r.started_at for r in runs)
+    slots = elapsed / 2
+    assert 2 <= len(runs) <= slots + 1, (len(runs), slots)
+    gaps = [(later - earlier).total_seconds() for earlier, later in pairwise(starts)]
+    assert min(gaps) > 1.0, gaps  # never two runs for one slot, though two schedulers ran
+    finished = [r for r in runs if r.status is not RunStatus.RUNNING]
+    assert finished and all(r.status is RunStatus.COMPLETED for r in finished)
+    assert sum(e.new for r in runs for e in r.feeds) == 4  # the workers imported each job once
