@@ -70,9 +70,18 @@ class WorkerPool:
         names = ", ".join(self._processors)
         log.info("workers: %s, concurrency %d each", names, self.settings.concurrency)
 
-    async def aclose(self, *, force: bool = False) -> None:
+    async def aclose(self) -> None:
+        """Stop taking jobs and let active ones finish, for at most the job time limit; then stop
+        them (their locks lapse and another worker takes them over: nothing is lost)."""
         workers, self._workers = self._workers, []
-        await asyncio.gather(*(w.close(force=force) for w in workers), return_exceptions=True)
+        closing = asyncio.gather(*(w.close() for w in workers), return_exceptions=True)
+        try:
+            await asyncio.wait_for(asyncio.shield(closing), self.settings.job_timeout_s)
+        except TimeoutError:
+            log.warning(
+                "workers: active jobs still running after %g s; stopping them", self.settings.job_timeout_s
+            )
+            await asyncio.gather(*(w.close(force=True) for w in workers), return_exceptions=True)
 
     def _options(self) -> dict[str, Any]:
         policy = self.ctx.policy
