@@ -8,6 +8,7 @@ still in the stream.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -118,10 +119,17 @@ class EventBus:
         self, after: str = "$", *, block_ms: int = 5000
     ) -> AsyncIterator[tuple[str, Event | None]]:
         """Yield ``(stream_id, event)`` after ``after``; yields ``(after, None)`` on each idle timeout so
-        callers can send heartbeats or re-check state."""
+        callers can send heartbeats or re-check state. While Redis is unreachable it keeps retrying
+        (yielding ``(cursor, None)`` each second) and resumes from the same cursor: nothing is skipped."""
         cursor = await self.last_id() if after == "$" else after
         while True:
-            answer: Any = await self._redis.xread({self.stream: cursor}, block=block_ms, count=500)
+            try:
+                answer: Any = await self._redis.xread({self.stream: cursor}, block=block_ms, count=500)
+            except RedisError as exc:
+                log.warning("events: reading the stream failed (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+                yield cursor, None
+                continue
             if not answer:
                 yield cursor, None
                 continue

@@ -91,6 +91,7 @@ class WorkerPool:
             "lockDuration": self.settings.lock_duration_ms,
             "stalledInterval": self.settings.stalled_interval_ms,
             "maxStalledCount": 2,
+            "runRetryDelay": 1000,  # after a lost Redis connection, try again in 1 s (BullMQ: 15 s)
             "settings": {"backoffStrategy": _retry_after_backoff(policy)},
         }
 

@@ -1,0 +1,65 @@
+"""Redis restarts in the middle of a run: workers reconnect, stalled jobs are retaken, counts stay exact."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixtures.wpjm import nine_feeds
+from jobimporter.config import Settings
+from jobimporter.events import BatchProcessed
+from jobimporter.models import EntryStatus, FeedSource, RunStatus, Trigger
+from jobimporter.redis_server import EmbeddedRedis
+from jobimporter.runs import start_run, wait_for_run
+from jobimporter.runtime import Runtime
+
+pytestmark = [pytest.mark.e2e, pytest.mark.external_service]
+
+
+async def test_a_redis_restart_mid_run_ends_in_a_completed_run_with_exact_counts(
+    tmp_path: Path, feeds: Any
+) -> None:
+    server = EmbeddedRedis(tmp_path / "redis", appendonly=True)  # our own: this test restarts it
+    server.start()
+    settings = Settings(
+        data_dir=tmp_path / "data", redis_url=server.url, database_url=f"sqlite:///{tmp_path / 'j.db'}",
+        batch_size=3, concurrency=2, host_interval_s=0, backoff_ms=200,
+        lock_duration_ms=3000, stalled_interval_ms=1000,
+    )  # fmt: skip
+    sources = []
+    for path, body in nine_feeds().items():
+        feeds.route(path, body=body, delay_s=0.3)
+        sources.append(FeedSource(name=path, url=feeds.url(path)))
+    try:
+        async with Runtime(settings, workers=True) as rt:
+            rows = await rt.ctx.store.sync_feeds(sources)
+            after = await rt.ctx.events.last_id()
+            run = await start_run(rt.ctx, rows, Trigger.CLI)
+            first_batch = asyncio.Event()
+
+            def on_event(event: Any) -> None:
+                if isinstance(event, BatchProcessed):
+                    first_batch.set()
+
+            waiting = asyncio.create_task(wait_for_run(rt.ctx, run.run_id, after, on_event))
+            await asyncio.wait_for(first_batch.wait(), 30)
+            server.stop()  # SHUTDOWN: the AOF is flushed, as a restarted container would do
+            await asyncio.sleep(1.5)
+            server.start()
+            done = await asyncio.wait_for(waiting, 90)
+    finally:
+        server.stop()
+
+    assert done.status is RunStatus.COMPLETED, [(e.name, e.status, e.error) for e in done.feeds]
+    distinct = 0
+    async with Runtime(settings.model_copy(update={"redis_url": None}), workers=False) as check:
+        distinct = await check.ctx.store.count_jobs()
+    assert sum(e.new for e in done.feeds) == distinct
+    for entry in done.feeds:
+        assert entry.status is EntryStatus.COMPLETED and entry.failed == 0
+        assert entry.total_fetched == entry.new + entry.updated + entry.unchanged
+        path = "/" + entry.url.split("/", 3)[3]
+        assert entry.total_fetched == nine_feeds()[path].count(b"<item>")
