@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from jobimporter.context import ImportContext
+from jobimporter.errors import NotFound, StoreError
 from jobimporter.events import EntryChanged, Event, RunFinished, RunStarted
 from jobimporter.models import Feed, ImportEntry, ImportRun, RunStatus, Trigger, new_id, utcnow
 from jobimporter.queue import FEED_JOB, feed_job_options
@@ -88,8 +89,8 @@ async def wait_for_run(
     """
     async for _, event in ctx.events.subscribe(after, block_ms=2000):
         if event is None:
-            run = await ctx.store.get_run(run_id)
-            if run.status is not RunStatus.RUNNING:
+            run = await _current(ctx, run_id)
+            if run is not None and run.status is not RunStatus.RUNNING:
                 return run
             continue
         if event.run_id != run_id:
@@ -99,3 +100,14 @@ async def wait_for_run(
         if isinstance(event, RunFinished):
             return await ctx.store.get_run(run_id)
     raise AssertionError("unreachable: the event stream does not end")
+
+
+async def _current(ctx: ImportContext, run_id: str) -> ImportRun | None:
+    """The run as stored, or None while the database is briefly unreachable (we keep waiting)."""
+    try:
+        return await ctx.store.get_run(run_id)
+    except StoreError as exc:
+        if not exc.transient or isinstance(exc, NotFound):
+            raise
+        log.warning("run %s: database unreachable while waiting (%s)", run_id, exc)
+        return None
