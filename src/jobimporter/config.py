@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
 from croniter import croniter
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobimporter import __version__
@@ -61,7 +61,15 @@ class Settings(BaseSettings):
         default=86_400, ge=0, description="An unchanged job's last_seen is rewritten at most this often."
     )
     host_interval_s: float = Field(
-        default=2.0, ge=0, description="At most one feed request per host per this many seconds, across workers."
+        default=2.0,
+        ge=0,
+        description="At most one feed request per host per this many seconds, across workers.",
+    )
+    keep_completed_s: int = Field(
+        default=3600, ge=0, description="Completed queue jobs are removed after this age."
+    )
+    keep_failed_s: int = Field(
+        default=7 * 24 * 3600, ge=0, description="Failed queue jobs (dead letters) are kept this long."
     )
     lock_duration_ms: int = Field(
         default=30_000,

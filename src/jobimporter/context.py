@@ -10,7 +10,7 @@ import httpx
 from jobimporter.events import EventBus
 from jobimporter.fetch import FetchLimits
 from jobimporter.politeness import HostLimiter
-from jobimporter.queue import Queues, RetryPolicy
+from jobimporter.queue import JobPolicy, Queues
 from jobimporter.store.base import JobStore
 
 
@@ -21,7 +21,7 @@ class ImportContext:
     events: EventBus
     http: httpx.AsyncClient
     limits: FetchLimits
-    policy: RetryPolicy
+    policy: JobPolicy
     batch_size: int
     seen_refresh_s: float
     spool_dir: Path

@@ -33,11 +33,13 @@ _PRIORITY = {Priority.HIGH: 1, Priority.NORMAL: 10}
 
 
 @dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often and how patiently a failed attempt is retried."""
+class JobPolicy:
+    """How often and how patiently a failed attempt is retried, and how long finished jobs are kept."""
 
     attempts: int = 3
     backoff_ms: int = 1000
+    keep_completed_s: int = 3600
+    keep_failed_s: int = 7 * 24 * 3600
 
     def backoff(self) -> dict[str, Any]:
         return {"type": RETRY_AFTER_BACKOFF, "delay": self.backoff_ms}
@@ -78,19 +80,19 @@ def batch_job_id(entry_id: str, batch_no: int) -> str:
     return f"batch-{entry_id}-{batch_no}"
 
 
-def feed_job_options(entry_id: str, priority: Priority, policy: RetryPolicy) -> dict[str, Any]:
+def feed_job_options(entry_id: str, priority: Priority, policy: JobPolicy) -> dict[str, Any]:
     return {
         "jobId": feed_job_id(entry_id),
         "priority": _PRIORITY[priority],
         "attempts": policy.attempts,
         "backoff": policy.backoff(),
-        "removeOnComplete": {"age": 24 * 3600, "count": 10_000},
-        "removeOnFail": {"age": 7 * 24 * 3600},
+        "removeOnComplete": {"age": policy.keep_completed_s, "count": 10_000},
+        "removeOnFail": {"age": policy.keep_failed_s},
     }
 
 
 def batch_job_options(
-    entry_id: str, batch_no: int, priority: Priority, policy: RetryPolicy, parent: dict[str, str]
+    entry_id: str, batch_no: int, priority: Priority, policy: JobPolicy, parent: dict[str, str]
 ) -> dict[str, Any]:
     return {
         "jobId": batch_job_id(entry_id, batch_no),
@@ -101,8 +103,8 @@ def batch_job_options(
         # A batch that fails for good must not strand its feed: the feed job still finalizes and
         # counts that batch's items as failed, with the batch's reason.
         "ignoreDependencyOnFailure": True,
-        "removeOnComplete": {"age": 3600, "count": 1000},
-        "removeOnFail": {"age": 7 * 24 * 3600},
+        "removeOnComplete": {"age": policy.keep_completed_s, "count": 1000},
+        "removeOnFail": {"age": policy.keep_failed_s},
     }
 
 

@@ -14,7 +14,7 @@ from jobimporter.context import ImportContext
 from jobimporter.events import EventBus
 from jobimporter.fetch import FetchLimits, make_client
 from jobimporter.politeness import HostLimiter
-from jobimporter.queue import QueueNames, Queues, RetryPolicy
+from jobimporter.queue import JobPolicy, QueueNames, Queues
 from jobimporter.redis_server import EmbeddedRedis
 from jobimporter.scheduler import install_schedule, process_tick
 from jobimporter.store import create_store
@@ -93,7 +93,12 @@ class Runtime:
             events=events,
             http=http,
             limits=fetch_limits(settings),
-            policy=RetryPolicy(attempts=settings.attempts, backoff_ms=settings.backoff_ms),
+            policy=JobPolicy(
+                attempts=settings.attempts,
+                backoff_ms=settings.backoff_ms,
+                keep_completed_s=settings.keep_completed_s,
+                keep_failed_s=settings.keep_failed_s,
+            ),
             batch_size=settings.batch_size,
             seen_refresh_s=settings.seen_refresh_s,
             spool_dir=self._spool_dir(),

@@ -20,7 +20,7 @@ from jobimporter.batchjob import process_batch_job
 from jobimporter.context import ImportContext
 from jobimporter.errors import ImporterError, QueueError
 from jobimporter.feedjob import give_up, process_feed_job
-from jobimporter.queue import RETRY_AFTER_BACKOFF, QueueNames, RetryPolicy
+from jobimporter.queue import RETRY_AFTER_BACKOFF, JobPolicy, QueueNames
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ async def _give_up_quietly(ctx: ImportContext, job: Any, exc: BaseException) -> 
         log.warning("queue: could not fail the entry of %s: %s", job.id, nested)
 
 
-def _retry_after_backoff(policy: RetryPolicy) -> Callable[[int, str, BaseException, Any], int]:
+def _retry_after_backoff(policy: JobPolicy) -> Callable[[int, str, BaseException, Any], int]:
     """Exponential backoff that never retries before the server's Retry-After."""
 
     def strategy(attempts_made: int, backoff_type: str, err: BaseException, job: Any) -> int:
