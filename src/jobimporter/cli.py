@@ -6,8 +6,9 @@ import asyncio
 import json
 import logging
 import signal
+from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +24,9 @@ from jobimporter.runs import start_run, wait_for_run
 from jobimporter.runtime import Runtime
 from jobimporter.sources import load_sources
 
+if TYPE_CHECKING:
+    from jobimporter.api.server import ApiServer
+
 app = typer.Typer(help="Keep a job board's database in step with external job feeds.", no_args_is_help=True)
 stdout = Console()
 stderr = Console(stderr=True)
@@ -33,15 +37,24 @@ SourcesOption = Annotated[
     typer.Option("--sources", help="TOML file of [[feeds]] (default: $JOBIMPORTER_SOURCES or built-in)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+HostOption = Annotated[
+    str | None, typer.Option("--host", help="Admin API address (default: $JOBIMPORTER_HOST or 127.0.0.1).")
+]
+PortOption = Annotated[
+    int | None,
+    typer.Option("--port", min=0, max=65_535, help="Admin API port (default: $JOBIMPORTER_PORT or 8000)."),
+]
 
 
 def main() -> None:
     app()
 
 
-def _settings(sources: Path | None) -> Settings:
+def _settings(sources: Path | None, **overrides: object) -> Settings:
+    """Settings from the environment, with the command line's options (those given) on top."""
     settings = Settings()
-    return settings.model_copy(update={"sources": sources}) if sources else settings
+    update = {name: value for name, value in {"sources": sources, **overrides}.items() if value is not None}
+    return settings.model_copy(update=update) if update else settings
 
 
 def _setup_logging(level: str) -> None:
@@ -208,12 +221,23 @@ async def _history(settings: Settings, limit: int) -> list[ImportRun]:
 
 
 @app.command("run")
-def run_command(sources: SourcesOption = None) -> None:
-    """The long-running service: workers plus the cron schedule, until SIGTERM or Ctrl-C."""
-    settings = _settings(sources)
+def run_command(sources: SourcesOption = None, host: HostOption = None, port: PortOption = None) -> None:
+    """The long-running service: workers, the cron schedule and the admin API, until SIGTERM or Ctrl-C."""
+    settings = _settings(sources, host=host, port=port)
     _setup_logging(settings.log_level)
     try:
-        asyncio.run(_serve(settings, workers=True, schedule=True))
+        asyncio.run(_serve(settings, workers=True, schedule=True, api=Api.OPTIONAL))
+    except ImporterError as exc:
+        _fail(str(exc))
+
+
+@app.command("api")
+def api_command(sources: SourcesOption = None, host: HostOption = None, port: PortOption = None) -> None:
+    """The admin API and dashboard only (no workers, no schedule): the runs it starts wait for workers."""
+    settings = _settings(sources, host=host, port=port)
+    _setup_logging(settings.log_level)
+    try:
+        asyncio.run(_serve(settings, workers=False, schedule=False, api=Api.REQUIRED))
     except ImporterError as exc:
         _fail(str(exc))
 
@@ -240,7 +264,15 @@ def scheduler_command(sources: SourcesOption = None) -> None:
         _fail(str(exc))
 
 
-async def _serve(settings: Settings, *, workers: bool = True, schedule: bool) -> None:
+class Api(Enum):
+    """Whether ``_serve`` serves the admin API: not at all, if it can (``run``), or must (``api``)."""
+
+    NO = "no"
+    OPTIONAL = "optional"
+    REQUIRED = "required"
+
+
+async def _serve(settings: Settings, *, workers: bool = True, schedule: bool, api: Api = Api.NO) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -249,14 +281,54 @@ async def _serve(settings: Settings, *, workers: bool = True, schedule: bool) ->
         if schedule:
             feeds = await runtime.ctx.store.sync_feeds(load_sources(settings.sources))
             log.info("scheduling %d feeds on cron %r (UTC)", len(feeds), settings.cron)
-        role = "running" if workers and schedule else ("worker running" if workers else "scheduler running")
+        elif api is not Api.NO:
+            await _sync_feeds_for_api(runtime, settings)
+        server = None if api is Api.NO else await _start_api(settings, runtime, required=api is Api.REQUIRED)
         log.info(
             "jobimporter %s: database %s, redis %s; Ctrl-C to stop",
-            role, _redact(settings.resolved_database_url()), _redact(runtime.redis_url),
+            _role(workers=workers, schedule=schedule),
+            _redact(settings.resolved_database_url()), _redact(runtime.redis_url),
         )  # fmt: skip
         await stop.wait()
+        if server is not None:
+            await server.stop()
         log.info("stopping: letting active jobs finish")
     log.info("stopped")
+
+
+def _role(*, workers: bool, schedule: bool) -> str:
+    if workers and schedule:
+        return "running"
+    if workers:
+        return "worker running"
+    return "scheduler running" if schedule else "API running"
+
+
+async def _sync_feeds_for_api(runtime: Runtime, settings: Settings) -> None:
+    """``api``: a sources file given is synced; without one, the built-in feeds seed an empty database."""
+    store = runtime.ctx.store
+    if settings.sources is not None or not await store.list_feeds():
+        feeds = await store.sync_feeds(load_sources(settings.sources))
+        log.info("feeds: %d synced from %s", len(feeds), settings.sources or "the built-in list")
+
+
+async def _start_api(settings: Settings, runtime: Runtime, *, required: bool) -> ApiServer | None:
+    """Serve the admin API beside the rest; ``run`` goes on without it when the port is taken."""
+    from jobimporter.api import create_app  # only now: keeps FastAPI out of the other commands
+    from jobimporter.api.server import ApiServer, bind
+
+    try:
+        server = ApiServer(create_app(settings, runtime), bind(settings.host, settings.port))
+    except ImporterError as exc:
+        if required:
+            raise
+        log.warning("%s; running without the admin API (set JOBIMPORTER_PORT or --port)", exc)
+        return None
+    await server.start()
+    where = "on 127.0.0.1 only, the default" if settings.host == "127.0.0.1" else f"on {settings.host}"
+    guard = "a bearer token" if settings.admin_token else "no token (set JOBIMPORTER_ADMIN_TOKEN)"
+    log.info("admin API and dashboard at %s (listening %s; changes need %s)", server.url, where, guard)
+    return server
 
 
 def _redact(url: str) -> str:

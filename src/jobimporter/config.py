@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from croniter import croniter
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobimporter import __version__
+
+_PLACEHOLDER_SECRETS = frozenset({"changethis", "changeme", "secret", "password", "token"})
 
 
 class Settings(BaseSettings):
@@ -81,6 +83,14 @@ class Settings(BaseSettings):
     )
     queue_prefix: str = Field(default="jobimporter", description="Prefix of BullMQ queue names in Redis.")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    host: str = Field(
+        default="127.0.0.1", min_length=1, description="Address the admin API binds to (`run`, `api`)."
+    )
+    port: int = Field(default=8000, ge=0, le=65_535, description="Port of the admin API (0: any free one).")
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the API's mutations require; unset: mutations need no token.",
+    )
 
     @field_validator("cron")
     @classmethod
@@ -94,6 +104,18 @@ class Settings(BaseSettings):
     @classmethod
     def _strip(cls, value: str | None) -> str | None:
         return value.strip() or None if value else None
+
+    @field_validator("admin_token")
+    @classmethod
+    def _real_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value().strip()
+        if secret.lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError("JOBIMPORTER_ADMIN_TOKEN is a placeholder; set a real secret or unset it")
+        if len(secret) < 8:
+            raise ValueError("JOBIMPORTER_ADMIN_TOKEN is too short (at least 8 characters)")
+        return SecretStr(secret)
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite in the data directory."""

@@ -15,7 +15,9 @@ only ever catch these. Messages start with the stage that raised them (``"fetch:
     - ``FeedParseError``: malformed or forbidden XML/JSON (DTDs, entities)
   - ``ItemError``: one item is invalid; it fails alone, never its batch
   - ``StoreError``: the database failed; ``transient`` says whether a retry may help
-    - ``NotFound`` (also ``LookupError``): a run, entry, feed or job id that does not exist
+    - ``NotFound`` (also ``LookupError``): a run, entry, feed, job or dead-letter id that does not exist
+    - ``Conflict``: a write would break a uniqueness rule (a feed URL that is already stored) or
+      cannot apply in the current state (a dead letter whose feed job is gone)
   - ``QueueError``: Redis or BullMQ could not be reached or used
 """
 
@@ -102,12 +104,16 @@ class StoreError(ImporterError):
 
 
 class NotFound(StoreError, LookupError):
-    """A run, entry, feed or job id that does not exist."""
+    """A run, entry, feed, job or dead-letter id that does not exist; ``stage`` prefixes the message."""
 
-    def __init__(self, kind: str, ident: str) -> None:
-        super().__init__(f"store: {kind} {ident!r} not found")
+    def __init__(self, kind: str, ident: str, *, stage: str = "store") -> None:
+        super().__init__(f"{stage}: {kind} {ident!r} not found")
         self.kind = kind
         self.ident = ident
+
+
+class Conflict(StoreError):
+    """A write would break a uniqueness rule (e.g. a feed URL already stored), or cannot apply now."""
 
 
 class QueueError(ImporterError):

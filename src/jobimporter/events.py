@@ -13,11 +13,13 @@ import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from jobimporter.errors import QueueError
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +85,21 @@ class BatchProcessed(Event):
     failed: int
 
 
+@dataclass(frozen=True, slots=True)
+class QueueCounts(Event):
+    """Jobs by state per queue (as ``Queues.counts()``). Not kept in the stream: the SSE endpoint sends
+    one every few seconds to each connected client, without an id (so it never moves a client's
+    resume point). ``run_id`` is empty: it belongs to no run, and is left out of the payload."""
+
+    run_id: str = ""
+    queues: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def marshal(self) -> dict[str, Any]:
+        return {"queues": self.queues}
+
+
 _EVENT_TYPES: dict[str, type[Event]] = {
-    c.__name__: c for c in (RunStarted, RunFinished, EntryChanged, BatchProcessed)
+    c.__name__: c for c in (RunStarted, RunFinished, EntryChanged, BatchProcessed, QueueCounts)
 }
 
 
@@ -109,6 +124,13 @@ class EventBus:
                 "events: could not publish %s for run_id=%s: %s", type(event).__name__, event.run_id, exc
             )
             return None
+
+    async def ping(self) -> None:
+        """Round-trip to Redis; raises ``QueueError`` when it is unreachable."""
+        try:
+            await self._redis.ping()
+        except RedisError as exc:
+            raise QueueError(f"queue: redis unreachable: {exc}") from exc
 
     async def last_id(self) -> str:
         """The id of the newest event, or ``0-0``: subscribe from here to see only what comes next."""

@@ -154,6 +154,7 @@ async def _mark_processing(ctx: ImportContext, data: FeedJobData, result: FetchR
             "status": EntryStatus.PROCESSING,
             "http_status": result.status,
             "bytes": result.bytes,
+            "fetch_s": result.duration_s,
             "error": None,
         },
     )
@@ -347,7 +348,9 @@ async def _missing_reason(ctx: ImportContext, entry_id: str, batch_no: int) -> s
 
 
 async def _finish_not_modified(ctx: ImportContext, data: FeedJobData, result: FetchResult) -> dict[str, Any]:
-    await ctx.store.update_entry(data.entry_id, {"http_status": result.status, "bytes": 0})
+    await ctx.store.update_entry(
+        data.entry_id, {"http_status": result.status, "bytes": 0, "fetch_s": result.duration_s}
+    )
     entry = await ctx.store.finalize_entry(
         data.entry_id, status=EntryStatus.NOT_MODIFIED, finished_at=utcnow()
     )

@@ -23,7 +23,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from jobimporter.errors import NotFound, StoreError
+from jobimporter.errors import Conflict, NotFound, StoreError
 from jobimporter.models import (
     BatchKey,
     EntryStatus,
@@ -40,6 +40,7 @@ from jobimporter.models import (
     new_id,
 )
 from jobimporter.store import JobStore, create_store
+from jobimporter.store.base import EntryQuery, JobQuery, RunQuery
 from jobimporter.store.schema import VERSION_TABLE, metadata
 from jobimporter.store.sql import SQLStore
 from jobimporter.store.sql_engine import _enable_wal
@@ -765,3 +766,325 @@ async def test_known_items_count_as_unchanged_and_are_linked_without_writes(stor
     assert stale == UpsertResult(unchanged=2)
     assert (await store.get_job(job(0).key))["last_seen"] == late
     assert (await store.get_job(job(0).key))["last_changed"] == T0
+
+
+# ---------------------------------------------------------------- admin API: history lists
+
+
+async def history_run(
+    store: JobStore,
+    trigger: Trigger,
+    started_at: datetime,
+    *feeds_and_statuses: tuple[str, EntryStatus],
+    fetch_s: float | None = None,
+) -> ImportRun:
+    """A stored run of ``trigger`` whose entries are closed as given (counts: 1 new each)."""
+    run_id = new_id("run")
+    entries = [
+        ImportEntry(id=f"{run_id}-{i}", run_id=run_id, feed_id=feed_id, url=f"https://{feed_id}.example/",
+                    name=f"Feed {feed_id}")
+        for i, (feed_id, _) in enumerate(feeds_and_statuses)
+    ]  # fmt: skip
+    await store.create_run(ImportRun(run_id=run_id, trigger=trigger, started_at=started_at, feeds=entries))
+    for entry, (feed_id, status) in zip(entries, feeds_and_statuses, strict=True):
+        await store.update_entry(entry.id, {"started_at": started_at, "fetch_s": fetch_s})
+        if status.is_final:
+            await store.upsert_batch(BatchKey(entry.id, 1), feed_id, [job(hash(entry.id) % 10_000)], now=T0)
+            error = "fetch: HTTP 404" if status is EntryStatus.FAILED else None
+            await store.finalize_entry(
+                entry.id, status=status, finished_at=started_at + timedelta(seconds=30), error=error
+            )
+        else:
+            await store.update_entry(entry.id, {"status": status})
+    await store.finalize_run_if_done(run_id, started_at + timedelta(minutes=1))
+    return await store.get_run(run_id)
+
+
+async def test_list_and_count_runs_with_filters_and_sort(store: JobStore) -> None:
+    """list_runs/count_runs: filters trigger, status, feed_id, since <= started_at < until; sort."""
+    ok, cut = EntryStatus.COMPLETED, EntryStatus.FAILED
+    a = await history_run(store, Trigger.CRON, T0, ("feed_a", ok))
+    b = await history_run(store, Trigger.MANUAL, T0 + DAY, ("feed_a", ok), ("feed_b", cut))
+    c = await history_run(store, Trigger.CRON, T0 + 2 * DAY, ("feed_b", cut))
+    d = await history_run(store, Trigger.CLI, T0 + 3 * DAY, ("feed_b", EntryStatus.FETCHING))
+    assert [r.status for r in (a, b, c, d)] == [
+        RunStatus.COMPLETED, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.RUNNING
+    ]  # fmt: skip
+
+    async def ids(query: RunQuery, **page: int) -> list[str]:
+        return [r.run_id for r in await store.list_runs(query=query, **page)]
+
+    assert await ids(RunQuery()) == [d.run_id, c.run_id, b.run_id, a.run_id]
+    assert await ids(RunQuery(newest_first=False)) == [a.run_id, b.run_id, c.run_id, d.run_id]
+    assert await ids(RunQuery(trigger=Trigger.CRON)) == [c.run_id, a.run_id]
+    assert await ids(RunQuery(status=RunStatus.PARTIAL)) == [b.run_id]
+    assert await ids(RunQuery(feed_id="feed_a")) == [b.run_id, a.run_id]
+    assert await ids(RunQuery(since=T0 + DAY, until=T0 + 3 * DAY)) == [c.run_id, b.run_id]
+    assert await ids(RunQuery(trigger=Trigger.CRON, feed_id="feed_b")) == [c.run_id]
+    assert await ids(RunQuery(), limit=2, offset=1) == [c.run_id, b.run_id]
+    listed = await store.list_runs(query=RunQuery(feed_id="feed_a"))
+    assert listed[0] == b  # a run keeps all its entries, not only the feed's
+    assert await store.count_runs() == 4
+    assert await store.count_runs(RunQuery(feed_id="feed_b", status=RunStatus.FAILED)) == 1
+    assert await store.count_runs(RunQuery(since=T0 + 4 * DAY)) == 0
+
+
+async def test_list_and_count_entries_with_filters_and_their_trigger(store: JobStore) -> None:
+    """list_entries/count_entries: filters run_id, feed_id, status (entry), trigger and dates (run);
+    ordered by run like list_runs, then as created; each with its run's trigger."""
+    ok, cut = EntryStatus.COMPLETED, EntryStatus.FAILED
+    a = await history_run(store, Trigger.CRON, T0, ("feed_a", ok), ("feed_b", cut))
+    b = await history_run(store, Trigger.MANUAL, T0 + DAY, ("feed_a", cut), ("feed_b", ok))
+
+    async def ids(query: EntryQuery, **page: int) -> list[str]:
+        return [h["entry"].id for h in await store.list_entries(query=query, **page)]
+
+    everything = [b.feeds[0].id, b.feeds[1].id, a.feeds[0].id, a.feeds[1].id]
+    assert await ids(EntryQuery()) == everything
+    assert await ids(EntryQuery(newest_first=False)) == [a.feeds[0].id, a.feeds[1].id, *everything[:2]]
+    assert await ids(EntryQuery(run_id=a.run_id)) == [a.feeds[0].id, a.feeds[1].id]
+    assert await ids(EntryQuery(feed_id="feed_b")) == [b.feeds[1].id, a.feeds[1].id]
+    assert await ids(EntryQuery(status=cut)) == [b.feeds[0].id, a.feeds[1].id]
+    assert await ids(EntryQuery(trigger=Trigger.CRON)) == [a.feeds[0].id, a.feeds[1].id]
+    assert await ids(EntryQuery(since=T0 + DAY)) == everything[:2]
+    assert await ids(EntryQuery(until=T0 + DAY)) == everything[2:]
+    assert await ids(EntryQuery(), limit=2, offset=1) == everything[1:3]
+    first = (await store.list_entries(query=EntryQuery(run_id=b.run_id)))[0]
+    assert first == {"entry": b.feeds[0], "trigger": Trigger.MANUAL}
+    assert await store.count_entries() == 4
+    assert await store.count_entries(EntryQuery(feed_id="feed_a", status=ok)) == 1
+
+
+# ---------------------------------------------------------------- admin API: feeds
+
+
+async def test_add_feed_gives_a_fresh_id_and_refuses_a_stored_url(store: JobStore) -> None:
+    """add_feed: "a new feed with a fresh id and no validators. Conflict if a feed has that URL"."""
+    added = await store.add_feed(source("New", "https://new.example/feed", priority=Priority.HIGH))
+    assert added.id.startswith("feed_") and (added.etag, added.last_modified) == (None, None)
+    assert await store.get_feed(added.id) == added
+    assert added.priority is Priority.HIGH
+    with pytest.raises(Conflict) as caught:
+        await store.add_feed(source("Again", "https://new.example/feed"))
+    assert "already exists" in str(caught.value) and not caught.value.transient
+    assert [f.name for f in await store.list_feeds()] == ["New"]
+
+
+async def test_update_feed_sets_fields_a_new_url_clears_validators(store: JobStore) -> None:
+    """update_feed: sets the given fields; a new URL clears the validators; NotFound; Conflict."""
+    feed, other = await store.sync_feeds(
+        [source("A", "https://a.example/feed"), source("B", "https://b.example/feed")]
+    )
+    await store.save_feed_validators(feed.id, '"e1"', "Mon, 05 Jan 2026 12:00:00 GMT")
+
+    paused = await store.update_feed(feed.id, {"enabled": False, "priority": Priority.HIGH, "name": "A2"})
+    assert (paused.enabled, paused.priority, paused.name, paused.etag) == (False, Priority.HIGH, "A2", '"e1"')
+    assert await store.update_feed(feed.id, {}) == paused
+    assert (await store.update_feed(feed.id, {"url": feed.url})).etag == '"e1"'  # same URL: kept
+
+    moved = await store.update_feed(feed.id, {"url": "https://a2.example/feed", "format": FeedFormat.ATOM})
+    assert (moved.url, moved.format, moved.etag, moved.last_modified) == (
+        "https://a2.example/feed", FeedFormat.ATOM, None, None
+    )  # fmt: skip
+    with pytest.raises(Conflict):
+        await store.update_feed(feed.id, {"url": other.url})
+    with pytest.raises(NotFound):
+        await store.update_feed("feed_missing", {"enabled": True})
+    assert await store.get_feed(feed.id) == moved
+
+
+async def test_delete_feed_keeps_its_history_and_job_links(store: JobStore) -> None:
+    """delete_feed: "Its import history and the jobs' links to it stay. NotFound if absent"."""
+    (feed,) = await store.sync_feeds([source("A", "https://a.example/feed")])
+    run = await history_run(store, Trigger.CLI, T0, (feed.id, EntryStatus.COMPLETED))
+    key = (await store.list_jobs())[0]["record"].key
+
+    await store.delete_feed(feed.id)
+
+    with pytest.raises(NotFound):
+        await store.get_feed(feed.id)
+    with pytest.raises(NotFound):
+        await store.delete_feed(feed.id)
+    assert await store.get_run(run.run_id) == run
+    assert (await store.get_job(key))["feed_ids"] == [feed.id]
+    readded = await store.add_feed(source("A", "https://a.example/feed"))  # the URL is free again
+    assert readded.id != feed.id
+
+
+async def test_feed_health_from_the_entries(store: JobStore) -> None:
+    """feed_health: last status and run, last success, success rate and median fetch time over the
+    newest `window` final entries, last error; None values for a feed without history."""
+    quiet, busy = await store.sync_feeds(
+        [source("Quiet", "https://quiet.example/"), source("Busy", "https://busy.example/")]
+    )
+    ok, cut = EntryStatus.COMPLETED, EntryStatus.FAILED
+    plan = [(ok, 1.0), (cut, None), (EntryStatus.NOT_MODIFIED, 3.0), (ok, 2.0), (cut, 9.0)]
+    for day, (status, fetch_s) in enumerate(plan):
+        await history_run(store, Trigger.CRON, T0 + day * DAY, (busy.id, status), fetch_s=fetch_s)
+    await history_run(store, Trigger.CRON, T0 + 9 * DAY, (busy.id, EntryStatus.FETCHING))
+
+    health = await store.feed_health()
+
+    assert set(health) == {quiet.id, busy.id}
+    assert health[quiet.id] == {
+        "last_status": None, "last_run_at": None, "last_success_at": None,
+        "success_rate": None, "median_fetch_s": None, "last_error": None,
+    }  # fmt: skip
+    h = health[busy.id]
+    assert (h["last_status"], h["last_run_at"]) == (EntryStatus.FETCHING, T0 + 9 * DAY)
+    assert h["last_success_at"] == T0 + 3 * DAY + timedelta(seconds=30)
+    assert h["success_rate"] == pytest.approx(3 / 5)
+    assert h["median_fetch_s"] == pytest.approx(2.5)  # of 1, 3, 2, 9 (one entry recorded none)
+    assert h["last_error"] == "fetch: HTTP 404"
+
+    narrow = (await store.feed_health([busy.id], window=2))[busy.id]
+    assert narrow["success_rate"] == pytest.approx(1 / 2)
+    assert narrow["median_fetch_s"] == pytest.approx(5.5)  # of 2 and 9
+    assert await store.feed_health(["feed_gone"]) == {"feed_gone": health[quiet.id]}
+
+
+# ---------------------------------------------------------------- admin API: job search
+
+
+async def searchable_jobs(store: JobStore) -> dict[str, JobRecord]:
+    records = {
+        "py": job(1, title="Senior Python Engineer", company="Acme", job_types=["full-time"],
+                  categories=["dev", "data"], locations=["Berlin"], published_at=T0 - 3 * DAY),
+        "rust": job(2, title="Rust developer", company="Oxide 100% remote", job_types=["contract"],
+                    categories=["dev"], locations=["Remote"], published_at=T0 - DAY),
+        "sales": job(3, title="Account executive", company="Shop", description_text="Sell PYTHON books",
+                     job_types=["full-time"], categories=["sales"], locations=["Paris", "Remote"],
+                     published_at=None),
+    }  # fmt: skip
+    await store.upsert_batch(BatchKey("ent_a", 1), "feed_a", [records["py"], records["rust"]], now=T0)
+    await store.upsert_batch(BatchKey("ent_b", 1), "feed_b", [records["sales"]], now=T0 + DAY)
+    return records
+
+
+async def test_job_search_text_filters_and_count(store: JobStore) -> None:
+    """JobQuery: q over title/company/description_text (case-insensitive, literal); feed; list
+    membership (exact); posted date (published_at, else first_seen); count_jobs agrees."""
+    r = await searchable_jobs(store)
+
+    async def found(**fields: Any) -> set[str]:
+        query = JobQuery(**fields)
+        listed = {j["record"].key for j in await store.list_jobs(query=query)}
+        assert await store.count_jobs(query=query) == len(listed)
+        return {name for name, record in r.items() if record.key in listed}
+
+    assert await found() == {"py", "rust", "sales"}
+    assert await found(q="python") == {"py", "sales"}  # title, description (any case)
+    assert await found(q="ACME") == {"py"}
+    assert await found(q="100%") == {"rust"}  # % is literal
+    assert await found(q="1_0") == set()  # and so is _
+    assert await found(feed_id="feed_b") == {"sales"}
+    assert await found(job_type="full-time") == {"py", "sales"}
+    assert await found(category="dev") == {"py", "rust"}
+    assert await found(location="Remote") == {"rust", "sales"}
+    assert await found(location="remote") == set()  # exact element match
+    assert await found(location="Rem") == set()
+    assert await found(since=T0 - 2 * DAY) == {"rust", "sales"}  # sales: no published_at, first seen T0+1d
+    assert await found(until=T0 - 2 * DAY) == {"py"}
+    assert await found(q="python", job_type="full-time", location="Paris", feed_id="feed_b") == {"sales"}
+    assert await store.count_jobs(feed_id="feed_a", query=JobQuery(category="dev")) == 2
+
+
+async def test_job_search_sorts_with_missing_values_last(store: JobStore) -> None:
+    """JobQuery: ordered by sort (descending when asked), then key; missing values last."""
+    r = await searchable_jobs(store)
+
+    async def order(**fields: Any) -> list[str]:
+        by_key = {record.key: name for name, record in r.items()}
+        return [by_key[j["record"].key] for j in await store.list_jobs(query=JobQuery(**fields))]
+
+    assert await order() == ["sales", "py", "rust"]  # last_changed desc, then key
+    assert await order(sort="title", descending=False) == ["sales", "rust", "py"]
+    assert await order(sort="published_at") == ["rust", "py", "sales"]
+    assert await order(sort="published_at", descending=False) == ["py", "rust", "sales"]
+    assert await order(sort="title", descending=False, q="e") == ["sales", "rust", "py"]
+    paged = await store.list_jobs(limit=1, offset=1, query=JobQuery(sort="published_at"))
+    assert [j["record"].key for j in paged] == [r["py"].key]
+
+
+# ---------------------------------------------------------------- admin API: reopen, stats, totals
+
+
+async def test_reopen_entry_queues_it_again_and_reopens_its_run(store: JobStore) -> None:
+    """reopen_entry: entry queued with error/started/finished/duration cleared, its run running with
+    finished_at cleared; finalizing again closes both anew; NotFound."""
+    run = await history_run(
+        store, Trigger.CRON, T0, ("feed_a", EntryStatus.FAILED), ("feed_b", EntryStatus.COMPLETED)
+    )
+    assert run.status is RunStatus.PARTIAL and run.finished_at is not None
+    failed = run.feeds[0]
+
+    reopened = await store.reopen_entry(failed.id)
+
+    assert (reopened.status, reopened.error, reopened.started_at, reopened.finished_at) == (
+        EntryStatus.QUEUED, None, None, None
+    )  # fmt: skip
+    assert reopened.duration_s is None and reopened.new == failed.new  # counts wait for finalize
+    again = await store.get_run(run.run_id)
+    assert (again.status, again.finished_at) == (RunStatus.RUNNING, None)
+    assert (await store.update_entry(failed.id, {"status": EntryStatus.FETCHING})).status is (
+        EntryStatus.FETCHING
+    )  # an open entry moves on as usual
+    await store.finalize_entry(failed.id, status=EntryStatus.COMPLETED, finished_at=T0 + DAY)
+    closed = await store.finalize_run_if_done(run.run_id, T0 + DAY)
+    assert closed is not None and (closed.status, closed.finished_at) == (RunStatus.COMPLETED, T0 + DAY)
+    with pytest.raises(NotFound):
+        await store.reopen_entry("ent_missing")
+
+
+async def test_stats_series_oldest_first_with_feed_points(store: JobStore) -> None:
+    """stats: the newest `limit` runs oldest first with totals and duration; per feed one point per
+    entry in those runs, in run order; feeds by name; a deleted feed keeps its entries' name."""
+    zed, alpha = await store.sync_feeds(
+        [source("Zed", "https://z.example/"), source("Alpha", "https://a.example/")]
+    )
+    ok, cut = EntryStatus.COMPLETED, EntryStatus.FAILED
+    await history_run(store, Trigger.CRON, T0, (zed.id, ok))
+    second = await history_run(store, Trigger.CRON, T0 + DAY, (zed.id, ok), (alpha.id, cut), fetch_s=1.5)
+    third = await history_run(store, Trigger.MANUAL, T0 + 2 * DAY, ("feed_gone", ok))
+
+    series = await store.stats(limit=2)
+
+    assert [p["run_id"] for p in series["runs"]] == [second.run_id, third.run_id]
+    point = series["runs"][0]
+    assert (point["trigger"], point["status"], point["started_at"]) == (
+        Trigger.CRON, RunStatus.PARTIAL, T0 + DAY
+    )  # fmt: skip
+    entries_new = sum(e.new for e in second.feeds)
+    assert (point["new"], point["failed"], point["duration_s"]) == (entries_new, 0, 60.0)
+    assert [(s["feed_id"], s["name"]) for s in series["feeds"]] == [
+        (alpha.id, "Alpha"), ("feed_gone", "Feed feed_gone"), (zed.id, "Zed")
+    ]  # fmt: skip
+    (alpha_point,) = series["feeds"][0]["points"]
+    assert (alpha_point["run_id"], alpha_point["status"], alpha_point["fetch_s"]) == (
+        second.run_id, cut, 1.5
+    )  # fmt: skip
+    assert alpha_point["duration_s"] == 30.0
+    assert [p["run_id"] for p in series["feeds"][2]["points"]] == [second.run_id]
+    assert len((await store.stats())["runs"]) == 3
+    assert await store.stats(limit=0) == {"runs": [], "feeds": []}
+
+
+async def test_history_totals_count_runs_entries_and_items(store: JobStore) -> None:
+    """history_totals: runs by trigger and status; entries and their items by feed and status."""
+    ok, cut = EntryStatus.COMPLETED, EntryStatus.FAILED
+    await history_run(store, Trigger.CRON, T0, ("feed_a", ok), ("feed_b", cut))
+    await history_run(store, Trigger.CRON, T0 + DAY, ("feed_a", ok))
+    await history_run(store, Trigger.CLI, T0 + 2 * DAY, ("feed_a", EntryStatus.QUEUED))
+
+    totals = await store.history_totals()
+
+    runs = {(t["trigger"], t["status"]): t["runs"] for t in totals["runs"]}
+    assert runs == {
+        (Trigger.CRON, RunStatus.PARTIAL): 1, (Trigger.CRON, RunStatus.COMPLETED): 1,
+        (Trigger.CLI, RunStatus.RUNNING): 1,
+    }  # fmt: skip
+    by_feed = {(t["feed_id"], t["status"]): t for t in totals["entries"]}
+    assert set(by_feed) == {("feed_a", ok), ("feed_b", cut), ("feed_a", EntryStatus.QUEUED)}
+    a = by_feed[("feed_a", ok)]
+    assert (a["entries"], a["new"] + a["unchanged"], a["failed"]) == (2, 2, 0)
+    assert by_feed[("feed_a", EntryStatus.QUEUED)]["new"] == 0

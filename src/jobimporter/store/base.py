@@ -11,19 +11,24 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypedDict
+from typing import Any, Literal, Self, TypedDict
 
 from jobimporter.models import (
     BatchKey,
     EntryStatus,
     Feed,
+    FeedFormat,
     FeedSource,
     ImportEntry,
     ImportRun,
     ItemFailure,
     JobRecord,
+    Priority,
+    RunStatus,
+    Trigger,
     UpsertResult,
 )
 
@@ -40,6 +45,161 @@ class EntryChanges(TypedDict, total=False):
     total_fetched: int
     batches: int
     error: str | None
+    fetch_s: float | None  # time the download took; kept by the store, not part of ImportEntry
+
+
+class FeedChanges(TypedDict, total=False):
+    """Fields of a feed that ``update_feed`` may set."""
+
+    name: str
+    url: str
+    format: FeedFormat
+    enabled: bool
+    priority: Priority
+
+
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """Filters of ``list_runs``/``count_runs``; ``None`` means "any". ``since <= started_at < until``."""
+
+    trigger: Trigger | None = None
+    status: RunStatus | None = None
+    feed_id: str | None = None  # runs with an entry for this feed
+    since: datetime | None = None
+    until: datetime | None = None
+    newest_first: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class EntryQuery:
+    """Filters of ``list_entries``/``count_entries``. ``trigger``, ``since`` and ``until`` apply to the
+    entry's run (``since <= run.started_at < until``), ``status`` to the entry."""
+
+    run_id: str | None = None
+    feed_id: str | None = None
+    status: EntryStatus | None = None
+    trigger: Trigger | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    newest_first: bool = True
+
+
+JobSort = Literal["last_changed", "published_at", "first_seen", "last_seen", "title"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobQuery:
+    """Filters of ``list_jobs``/``count_jobs``; every given filter must hold.
+
+    - ``q``: case-insensitive substring of the title, the company or ``description_text`` (a literal
+      substring: ``%`` and ``_`` match themselves);
+    - ``feed_id``: seen in that feed;
+    - ``job_type``, ``category``, ``location``: an element of that list equal to the value (exact,
+      case-sensitive: the values the dashboard offers come from the stored lists);
+    - ``since <= posted < until`` where posted is ``published_at``, else ``first_seen``;
+    - order: ``sort`` (descending when ``descending``), then ``key``; missing values sort last.
+    """
+
+    q: str | None = None
+    feed_id: str | None = None
+    job_type: str | None = None
+    category: str | None = None
+    location: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    sort: JobSort = "last_changed"
+    descending: bool = True
+
+
+class HistoryEntry(TypedDict):
+    """An entry with the trigger of its run (what the history list shows)."""
+
+    entry: ImportEntry
+    trigger: Trigger
+
+
+class FeedHealth(TypedDict):
+    """How a feed has been doing, from its import entries (every value ``None`` without history).
+
+    - ``last_status``/``last_run_at``: status of its newest entry (any status) and its run's start;
+    - ``last_success_at``: ``finished_at`` of its newest completed or not-modified entry;
+    - ``success_rate``: share of completed or not-modified entries among its newest ``window``
+      final entries;
+    - ``median_fetch_s``: median download time (``fetch_s``) over those entries that recorded one;
+    - ``last_error``: ``error`` of its newest final entry (``None`` when that one succeeded cleanly).
+    """
+
+    last_status: EntryStatus | None
+    last_run_at: datetime | None
+    last_success_at: datetime | None
+    success_rate: float | None
+    median_fetch_s: float | None
+    last_error: str | None
+
+
+class RunPoint(TypedDict):
+    """One run in the stats series: its item totals over all entries; ``duration_s`` once finished."""
+
+    run_id: str
+    started_at: datetime
+    trigger: Trigger
+    status: RunStatus
+    new: int
+    updated: int
+    unchanged: int
+    failed: int
+    duration_s: float | None
+
+
+class FeedPoint(TypedDict):
+    """One feed's entry in one run of the stats series."""
+
+    run_id: str
+    started_at: datetime
+    fetch_s: float | None
+    duration_s: float | None
+    new: int
+    updated: int
+    unchanged: int
+    failed: int
+    status: EntryStatus
+
+
+class FeedSeries(TypedDict):
+    feed_id: str
+    name: str  # the feed's current name; its newest entry's name once the feed is deleted
+    points: list[FeedPoint]
+
+
+class StatsSeries(TypedDict):
+    runs: list[RunPoint]
+    feeds: list[FeedSeries]
+
+
+class RunTally(TypedDict):
+    trigger: Trigger
+    status: RunStatus
+    runs: int
+
+
+class EntryTally(TypedDict):
+    """Entries of one feed in one status, with the item counts they hold."""
+
+    feed_id: str
+    status: EntryStatus
+    entries: int
+    new: int
+    updated: int
+    unchanged: int
+    failed: int
+
+
+class HistoryTotals(TypedDict):
+    """All-time figures for monitoring (Prometheus counters): runs by trigger and status, entries and
+    their items by feed and status."""
+
+    runs: list[RunTally]
+    entries: list[EntryTally]
 
 
 class StoredJob(TypedDict):
@@ -106,6 +266,27 @@ class JobStore(ABC):
     async def save_feed_validators(self, feed_id: str, etag: str | None, last_modified: str | None) -> None:
         """Remember the ETag / Last-Modified of the feed's last *complete* import, for conditional GET."""
 
+    @abstractmethod
+    async def add_feed(self, source: FeedSource) -> Feed:
+        """Store a new feed with a fresh id and no validators. ``Conflict`` if a feed has that URL."""
+
+    @abstractmethod
+    async def update_feed(self, feed_id: str, changes: FeedChanges) -> Feed:
+        """Set the given fields and return the feed; no changes returns it as it is. A new URL clears
+        the HTTP validators (they belonged to the old one). ``NotFound`` if absent; ``Conflict`` if
+        another feed has the new URL."""
+
+    @abstractmethod
+    async def delete_feed(self, feed_id: str) -> None:
+        """Remove the feed. Its import history and the jobs' links to it stay. ``NotFound`` if absent."""
+
+    @abstractmethod
+    async def feed_health(
+        self, feed_ids: Sequence[str] | None = None, *, window: int = 20
+    ) -> dict[str, FeedHealth]:
+        """``FeedHealth`` by feed id for ``feed_ids`` (default: every stored feed); an id without
+        entries gets a health of ``None`` values. Computed from the entries in the database."""
+
     # ------------------------------------------------------------ runs and entries
 
     @abstractmethod
@@ -117,8 +298,26 @@ class JobStore(ABC):
         """A run with its entries ordered as created; ``NotFound`` if absent."""
 
     @abstractmethod
-    async def list_runs(self, *, limit: int = 20, offset: int = 0) -> list[ImportRun]:
-        """Runs newest first (by ``started_at``, then id), each with its entries."""
+    async def list_runs(
+        self, *, limit: int = 20, offset: int = 0, query: RunQuery | None = None
+    ) -> list[ImportRun]:
+        """Runs matching ``query``, each with its entries, newest first (by ``started_at``, then id;
+        oldest first when ``query.newest_first`` is false)."""
+
+    @abstractmethod
+    async def count_runs(self, query: RunQuery | None = None) -> int:
+        """How many runs match ``query``."""
+
+    @abstractmethod
+    async def list_entries(
+        self, *, limit: int = 20, offset: int = 0, query: EntryQuery | None = None
+    ) -> list[HistoryEntry]:
+        """Entries matching ``query`` with their run's trigger, ordered by their run as ``list_runs``
+        orders runs, then as created within a run."""
+
+    @abstractmethod
+    async def count_entries(self, query: EntryQuery | None = None) -> int:
+        """How many entries match ``query``."""
 
     @abstractmethod
     async def get_entry(self, entry_id: str) -> ImportEntry:
@@ -147,11 +346,29 @@ class JobStore(ABC):
         again recomputes the same figures."""
 
     @abstractmethod
+    async def reopen_entry(self, entry_id: str) -> ImportEntry:
+        """Make an entry importable again (a failed feed job is about to be retried): status
+        ``queued``; ``error``, ``started_at``, ``finished_at`` and ``duration_s`` cleared; its run back
+        to ``running`` with ``finished_at`` cleared. Counts and failures stay until the entry is
+        finalized again, which recomputes them from its batches. The only way back from a final
+        status (``update_entry`` never reopens). ``NotFound`` if absent."""
+
+    @abstractmethod
     async def finalize_run_if_done(self, run_id: str, finished_at: datetime) -> ImportRun | None:
         """If every entry of the run is final and the run is still ``running``, set its status
         (``completed`` when all entries completed or were not modified and no item failed, ``failed``
         when every entry failed, else ``partial``) and ``finished_at``, and return it. Otherwise return
         ``None``. Exactly one of several concurrent callers gets the run back."""
+
+    @abstractmethod
+    async def stats(self, *, limit: int = 50) -> StatsSeries:
+        """The newest ``limit`` runs, oldest first, with item totals over their entries; and per feed
+        that has an entry in them, one point per entry in the same order. Feeds ordered by name, then
+        id. ``duration_s`` is ``finished_at - started_at`` (``None`` while open)."""
+
+    @abstractmethod
+    async def history_totals(self) -> HistoryTotals:
+        """All-time counts over the whole history (see ``HistoryTotals``); order unspecified."""
 
     # ------------------------------------------------------------ jobs
 
@@ -204,13 +421,19 @@ class JobStore(ABC):
 
     @abstractmethod
     async def list_jobs(
-        self, *, limit: int = 50, offset: int = 0, feed_id: str | None = None
+        self,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        feed_id: str | None = None,
+        query: JobQuery | None = None,
     ) -> list[StoredJob]:
-        """Jobs, most recently changed first; only those seen in ``feed_id`` when given."""
+        """Jobs matching ``query`` (see ``JobQuery``; default: most recently changed first), and seen
+        in ``feed_id`` when given."""
 
     @abstractmethod
-    async def count_jobs(self, *, feed_id: str | None = None) -> int:
-        """How many jobs are stored (seen in ``feed_id`` when given)."""
+    async def count_jobs(self, *, feed_id: str | None = None, query: JobQuery | None = None) -> int:
+        """How many stored jobs match ``query`` (and were seen in ``feed_id`` when given)."""
 
     @abstractmethod
     async def job_hashes(self, keys: Sequence[str]) -> dict[str, str]:

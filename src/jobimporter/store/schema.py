@@ -86,6 +86,7 @@ runs = sa.Table(
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime),
     sa.Index(None, "started_at"),
+    sa.Index(None, "trigger", "started_at"),  # 0002: history filtered by trigger
 )
 
 entries = sa.Table(
@@ -108,8 +109,10 @@ entries = sa.Table(
     sa.Column("batches", sa.Integer, nullable=False, server_default="0"),
     sa.Column("failures", sa.JSON, nullable=False),
     sa.Column("error", sa.Text),
+    sa.Column("fetch_s", sa.Float),  # 0002: download time, for feed health and the stats series
     sa.Index(None, "run_id", "position"),
     sa.Index(None, "feed_id", "started_at"),
+    sa.Index(None, "status"),  # 0002: history filters and feed health
 )
 
 # No foreign key to entries: a batch's result is recorded by the job path, which must not depend on

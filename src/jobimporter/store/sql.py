@@ -3,7 +3,8 @@
 This module owns the store's lifecycle (engine, capability flags, migrations at start) and its
 transaction scaffold: every method runs inside ``translated()``, so callers see ``StoreError`` and
 never a driver exception, and in a reader or a writer connection (on SQLite, writers take the
-database lock up front). The queries live in ``sql_feeds``, ``sql_history`` and ``sql_jobs``.
+database lock up front). The queries live in ``sql_feeds``, ``sql_history``, ``sql_jobs`` and (the
+admin API's reads) ``sql_queries``.
 """
 
 from __future__ import annotations
@@ -30,8 +31,20 @@ from jobimporter.models import (
     UpsertResult,
     utcnow,
 )
-from jobimporter.store import sql_feeds, sql_history, sql_jobs
-from jobimporter.store.base import EntryChanges, JobStore, StoredJob
+from jobimporter.store import sql_feeds, sql_history, sql_jobs, sql_queries
+from jobimporter.store.base import (
+    EntryChanges,
+    EntryQuery,
+    FeedChanges,
+    FeedHealth,
+    HistoryEntry,
+    HistoryTotals,
+    JobQuery,
+    JobStore,
+    RunQuery,
+    StatsSeries,
+    StoredJob,
+)
 from jobimporter.store.sql_engine import (
     WRITE_OPTION,
     Capabilities,
@@ -137,6 +150,24 @@ class SQLStore(JobStore):
         async with self._writing("save feed validators") as conn:
             await sql_feeds.save_feed_validators(conn, feed_id, etag, last_modified)
 
+    async def add_feed(self, source: FeedSource) -> Feed:
+        async with self._writing("add feed") as conn:
+            return await sql_feeds.add_feed(conn, self._ready()[1], source, utcnow())
+
+    async def update_feed(self, feed_id: str, changes: FeedChanges) -> Feed:
+        async with self._writing("update feed") as conn:
+            return await sql_feeds.update_feed(conn, feed_id, changes)
+
+    async def delete_feed(self, feed_id: str) -> None:
+        async with self._writing("delete feed") as conn:
+            await sql_feeds.delete_feed(conn, feed_id)
+
+    async def feed_health(
+        self, feed_ids: Sequence[str] | None = None, *, window: int = 20
+    ) -> dict[str, FeedHealth]:
+        async with self._reading("read feed health") as conn:
+            return await sql_queries.feed_health(conn, feed_ids, window)
+
     # ------------------------------------------------------------ runs and entries
 
     async def create_run(self, run: ImportRun) -> None:
@@ -147,9 +178,27 @@ class SQLStore(JobStore):
         async with self._reading("get run") as conn:
             return await sql_history.get_run(conn, run_id)
 
-    async def list_runs(self, *, limit: int = 20, offset: int = 0) -> list[ImportRun]:
+    async def list_runs(
+        self, *, limit: int = 20, offset: int = 0, query: RunQuery | None = None
+    ) -> list[ImportRun]:
         async with self._reading("list runs") as conn:
-            return await sql_history.list_runs(conn, limit=limit, offset=offset)
+            return await sql_history.list_runs(conn, limit=limit, offset=offset, query=query or RunQuery())
+
+    async def count_runs(self, query: RunQuery | None = None) -> int:
+        async with self._reading("count runs") as conn:
+            return await sql_queries.count_runs(conn, query or RunQuery())
+
+    async def list_entries(
+        self, *, limit: int = 20, offset: int = 0, query: EntryQuery | None = None
+    ) -> list[HistoryEntry]:
+        async with self._reading("list entries") as conn:
+            return await sql_history.list_entries(
+                conn, limit=limit, offset=offset, query=query or EntryQuery()
+            )
+
+    async def count_entries(self, query: EntryQuery | None = None) -> int:
+        async with self._reading("count entries") as conn:
+            return await sql_queries.count_entries(conn, query or EntryQuery())
 
     async def get_entry(self, entry_id: str) -> ImportEntry:
         async with self._reading("get entry") as conn:
@@ -178,9 +227,21 @@ class SQLStore(JobStore):
                 missing_batches=missing_batches,
             )
 
+    async def reopen_entry(self, entry_id: str) -> ImportEntry:
+        async with self._writing("reopen entry") as conn:
+            return await sql_history.reopen_entry(conn, entry_id)
+
     async def finalize_run_if_done(self, run_id: str, finished_at: datetime) -> ImportRun | None:
         async with self._writing("finalize run") as conn:
             return await sql_history.finalize_run_if_done(conn, run_id, finished_at)
+
+    async def stats(self, *, limit: int = 50) -> StatsSeries:
+        async with self._reading("read stats") as conn:
+            return await sql_queries.stats(conn, limit)
+
+    async def history_totals(self) -> HistoryTotals:
+        async with self._reading("read history totals") as conn:
+            return await sql_queries.history_totals(conn)
 
     # ------------------------------------------------------------ jobs
 
@@ -217,14 +278,21 @@ class SQLStore(JobStore):
             return await sql_jobs.get_job(conn, key)
 
     async def list_jobs(
-        self, *, limit: int = 50, offset: int = 0, feed_id: str | None = None
+        self,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        feed_id: str | None = None,
+        query: JobQuery | None = None,
     ) -> list[StoredJob]:
         async with self._reading("list jobs") as conn:
-            return await sql_jobs.list_jobs(conn, limit=limit, offset=offset, feed_id=feed_id)
+            return await sql_jobs.list_jobs(
+                conn, self._ready()[1], limit=limit, offset=offset, feed_id=feed_id, query=query
+            )
 
-    async def count_jobs(self, *, feed_id: str | None = None) -> int:
+    async def count_jobs(self, *, feed_id: str | None = None, query: JobQuery | None = None) -> int:
         async with self._reading("count jobs") as conn:
-            return await sql_jobs.count_jobs(conn, feed_id=feed_id)
+            return await sql_jobs.count_jobs(conn, self._ready()[1], feed_id=feed_id, query=query)
 
     async def job_hashes(self, keys: Sequence[str]) -> dict[str, str]:
         async with self._reading("read job hashes") as conn:

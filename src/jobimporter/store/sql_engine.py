@@ -57,6 +57,7 @@ class Capabilities:
     array_binds: bool  # PostgreSQL: bulk statements bind whole columns as arrays (see sql_upserts)
     copy_new_rows: bool  # PostgreSQL over asyncpg: jobs not stored yet go in with COPY (see sql_upserts)
     max_bind_params: int  # stay under it when a query lists many keys
+    jsonb: bool  # PostgreSQL: JSON list membership with jsonb's ``?``; SQLite: ``json_each`` (sql_queries)
 
     @classmethod
     def of(cls, engine: AsyncEngine) -> Capabilities:
@@ -71,6 +72,7 @@ class Capabilities:
             array_binds=is_pg,
             copy_new_rows=is_pg and engine.dialect.driver == "asyncpg",
             max_bind_params=32_000 if is_pg or sqlite3.sqlite_version_info >= (3, 32) else 999,
+            jsonb=is_pg,
         )
 
     def insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:

@@ -1,4 +1,5 @@
-"""Feed queries of the SQL store: syncing configured sources by URL and the HTTP validators."""
+"""Feed queries of the SQL store: syncing configured sources by URL, the HTTP validators, and the
+admin API's add / edit / delete (a feed URL is unique: a clash is ``Conflict``)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from jobimporter.errors import NotFound
+from jobimporter.errors import Conflict, NotFound
 from jobimporter.models import Feed, FeedSource, new_id
+from jobimporter.store.base import FeedChanges
 from jobimporter.store.schema import feeds
 from jobimporter.store.sql_engine import Capabilities
 
@@ -75,5 +78,49 @@ async def save_feed_validators(
         .values(etag=etag, last_modified=last_modified)
         .returning(feeds.c.id)
     )
+    if (await conn.execute(stmt)).first() is None:
+        raise NotFound("feed", feed_id)
+
+
+def _url_taken(url: str) -> Conflict:
+    return Conflict(f"store: a feed with the URL {url!r} already exists")
+
+
+async def add_feed(conn: AsyncConnection, caps: Capabilities, source: FeedSource, now: datetime) -> Feed:
+    stmt = (
+        caps.insert(feeds)
+        .values(**_source_row(source, now))
+        .on_conflict_do_nothing(index_elements=[feeds.c.url])
+        .returning(feeds.c.id)
+    )
+    feed_id = (await conn.execute(stmt)).scalar_one_or_none()
+    if feed_id is None:
+        raise _url_taken(source.url)
+    return await get_feed(conn, feed_id)
+
+
+async def update_feed(conn: AsyncConnection, feed_id: str, changes: FeedChanges) -> Feed:
+    current = await get_feed(conn, feed_id)
+    values: dict[str, Any] = {k: getattr(v, "value", v) for k, v in changes.items()}
+    if "url" in values and values["url"] != current.url:
+        await _refuse_taken_url(conn, values["url"], feed_id)
+        values.update(etag=None, last_modified=None)  # they belonged to the old URL
+    if not values:
+        return current
+    try:
+        await conn.execute(sa.update(feeds).where(feeds.c.id == feed_id).values(**values))
+    except sa_exc.IntegrityError as exc:  # another writer took the URL since we looked
+        raise _url_taken(str(values.get("url"))) from exc
+    return await get_feed(conn, feed_id)
+
+
+async def _refuse_taken_url(conn: AsyncConnection, url: str, feed_id: str) -> None:
+    stmt = sa.select(feeds.c.id).where(feeds.c.url == url, feeds.c.id != feed_id)
+    if (await conn.execute(stmt)).first() is not None:
+        raise _url_taken(url)
+
+
+async def delete_feed(conn: AsyncConnection, feed_id: str) -> None:
+    stmt = sa.delete(feeds).where(feeds.c.id == feed_id).returning(feeds.c.id)
     if (await conn.execute(stmt)).first() is None:
         raise NotFound("feed", feed_id)

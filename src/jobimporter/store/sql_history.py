@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jobimporter.errors import NotFound
 from jobimporter.models import EntryStatus, ImportEntry, ImportRun, RunStatus
-from jobimporter.store.base import EntryChanges
+from jobimporter.store.base import EntryChanges, EntryQuery, HistoryEntry, RunQuery
 from jobimporter.store.schema import batches, entries, runs
+from jobimporter.store.sql_queries import list_entries as _list_entries
+from jobimporter.store.sql_queries import run_filters, run_order
 
 FINAL_STATUSES = tuple(status.value for status in EntryStatus if status.is_final)
 _CLEAN_STATUSES = (EntryStatus.COMPLETED.value, EntryStatus.NOT_MODIFIED.value)
@@ -34,8 +36,11 @@ def _entry_row(entry: ImportEntry, position: int) -> dict[str, Any]:
     return {name: _plain(value) for name, value in entry.model_dump().items()} | {"position": position}
 
 
+_ENTRY_FIELDS = frozenset(ImportEntry.model_fields)
+
+
 def _entry(row: Row[Any]) -> ImportEntry:
-    return ImportEntry.model_validate({k: v for k, v in row._mapping.items() if k != "position"})
+    return ImportEntry.model_validate({k: v for k, v in row._mapping.items() if k in _ENTRY_FIELDS})
 
 
 def _run(row: Row[Any], run_entries: list[ImportEntry]) -> ImportRun:
@@ -71,13 +76,24 @@ async def get_run(conn: AsyncConnection, run_id: str) -> ImportRun:
     return _run(row, (await _entries_of(conn, [run_id])).get(run_id, []))
 
 
-async def list_runs(conn: AsyncConnection, *, limit: int, offset: int) -> list[ImportRun]:
-    query = (
-        sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(limit).offset(offset)
+async def list_runs(conn: AsyncConnection, *, limit: int, offset: int, query: RunQuery) -> list[ImportRun]:
+    stmt = (
+        sa.select(runs)
+        .where(*run_filters(query))
+        .order_by(*run_order(query.newest_first))
+        .limit(limit)
+        .offset(offset)
     )
-    rows = (await conn.execute(query)).all()
+    rows = (await conn.execute(stmt)).all()
     by_run = await _entries_of(conn, (row.run_id for row in rows)) if rows else {}
     return [_run(row, by_run.get(row.run_id, [])) for row in rows]
+
+
+async def list_entries(
+    conn: AsyncConnection, *, limit: int, offset: int, query: EntryQuery
+) -> list[HistoryEntry]:
+    rows = await _list_entries(conn, query, limit, offset)
+    return [HistoryEntry(entry=_entry(row), trigger=trigger) for row, trigger in rows]
 
 
 async def get_entry(conn: AsyncConnection, entry_id: str) -> ImportEntry:
@@ -95,6 +111,26 @@ async def update_entry(conn: AsyncConnection, entry_id: str, changes: EntryChang
             # A late or repeated message must not reopen a finished entry.
             stmt = stmt.where(entries.c.status.not_in(FINAL_STATUSES))
         await conn.execute(stmt)
+    return await get_entry(conn, entry_id)
+
+
+async def reopen_entry(conn: AsyncConnection, entry_id: str) -> ImportEntry:
+    reopened = (
+        sa.update(entries)
+        .where(entries.c.id == entry_id)
+        .values(
+            status=EntryStatus.QUEUED.value, error=None, started_at=None, finished_at=None, duration_s=None
+        )
+        .returning(entries.c.run_id)
+    )
+    run_id = (await conn.execute(reopened)).scalar_one_or_none()
+    if run_id is None:
+        raise NotFound("entry", entry_id)
+    await conn.execute(
+        sa.update(runs)
+        .where(runs.c.run_id == run_id)
+        .values(status=RunStatus.RUNNING.value, finished_at=None)
+    )
     return await get_entry(conn, entry_id)
 
 

@@ -36,10 +36,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jobimporter.errors import NotFound, StoreError
 from jobimporter.models import BatchKey, ItemFailure, JobRecord, UpsertResult
-from jobimporter.store.base import StoredJob, describe
+from jobimporter.store.base import JobQuery, StoredJob, describe
 from jobimporter.store.schema import batches, job_feeds, jobs
 from jobimporter.store.sql_engine import Capabilities
 from jobimporter.store.sql_errors import DRIVER_ERRORS, UnstorableValue, is_record_error, reason
+from jobimporter.store.sql_queries import job_filters, job_order
 from jobimporter.store.sql_upserts import (
     RECORD_COLUMNS,
     Stamps,
@@ -353,23 +354,33 @@ async def get_job(conn: AsyncConnection, key: str) -> StoredJob:
 
 
 async def list_jobs(
-    conn: AsyncConnection, *, limit: int, offset: int, feed_id: str | None
+    conn: AsyncConnection,
+    caps: Capabilities,
+    *,
+    limit: int,
+    offset: int,
+    feed_id: str | None,
+    query: JobQuery | None,
 ) -> list[StoredJob]:
-    query = (
+    query = query or JobQuery()
+    stmt = (
         sa.select(jobs)
-        .where(*_in_feed(feed_id))
-        .order_by(jobs.c.last_changed.desc(), jobs.c.key)
+        .where(*_in_feed(feed_id), *job_filters(caps, query))
+        .order_by(*job_order(query))
         .limit(limit)
         .offset(offset)
     )
-    rows = (await conn.execute(query)).all()
+    rows = (await conn.execute(stmt)).all()
     feed_ids = await _feed_ids(conn, (row.key for row in rows)) if rows else {}
     return [_stored_job(row, feed_ids.get(row.key, [])) for row in rows]
 
 
-async def count_jobs(conn: AsyncConnection, *, feed_id: str | None) -> int:
-    query = sa.select(sa.func.count()).select_from(jobs).where(*_in_feed(feed_id))
-    return int((await conn.execute(query)).scalar_one())
+async def count_jobs(
+    conn: AsyncConnection, caps: Capabilities, *, feed_id: str | None, query: JobQuery | None
+) -> int:
+    filters = job_filters(caps, query) if query else []
+    stmt = sa.select(sa.func.count()).select_from(jobs).where(*_in_feed(feed_id), *filters)
+    return int((await conn.execute(stmt)).scalar_one())
 
 
 async def column_by_key(

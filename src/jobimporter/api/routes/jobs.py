@@ -1,0 +1,60 @@
+"""``/api/jobs``: job search (text, feed, type, category, location, posted date) and one job."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, cast, get_args
+
+from fastapi import APIRouter
+
+from jobimporter.api.deps import PagingDep, StoreDep
+from jobimporter.api.schemas import JobDetail, JobOut, ListPage
+from jobimporter.store.base import JobQuery, JobSort
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+
+JobSortParam = Literal[
+    "last_changed", "-last_changed", "published_at", "-published_at", "first_seen", "-first_seen",
+    "last_seen", "-last_seen", "title", "-title",
+]  # fmt: skip
+assert {s.lstrip("-") for s in get_args(JobSortParam)} == set(get_args(JobSort))
+
+
+@router.get("", response_model=ListPage[JobOut])
+async def search_jobs(
+    store: StoreDep,
+    paging: PagingDep,
+    q: str | None = None,
+    feed_id: str | None = None,
+    job_type: str | None = None,
+    category: str | None = None,
+    location: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    sort: JobSortParam = "-last_changed",
+) -> ListPage[JobOut]:
+    """``q``: case-insensitive text in title, company or description; ``job_type``/``category``/
+    ``location``: exact element of the job's list; ``since <= posted < until`` (published, else first seen)."""
+    query = JobQuery(
+        q=q.strip() or None if q else None,
+        feed_id=feed_id,
+        job_type=job_type,
+        category=category,
+        location=location,
+        since=since,
+        until=until,
+        sort=cast(JobSort, sort.lstrip("-")),
+        descending=sort.startswith("-"),
+    )
+    found = await store.list_jobs(limit=paging.page_size, offset=paging.offset, query=query)
+    return ListPage[JobOut](
+        items=[JobOut.of(job) for job in found],
+        total=await store.count_jobs(query=query),
+        page=paging.page,
+        page_size=paging.page_size,
+    )
+
+
+@router.get("/{key}", response_model=JobDetail)
+async def get_job(key: str, store: StoreDep) -> JobDetail:
+    return JobDetail.of(await store.get_job(key))

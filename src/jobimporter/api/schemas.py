@@ -1,0 +1,259 @@
+"""Request and response models of the admin API (``docs/api-contract.md``).
+
+Run and entry objects subclass the domain models, so they have exactly the fields of
+``jobimporter import --json`` plus what the API adds (``totals`` and ``duration_s``; ``trigger``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from jobimporter.deadletters import DeadLetter
+from jobimporter.models import (
+    EntryStatus,
+    Feed,
+    FeedFormat,
+    ImportEntry,
+    ImportRun,
+    Priority,
+    RunStatus,
+    Trigger,
+)
+from jobimporter.store.base import FeedHealth, StoredJob
+
+T = TypeVar("T")
+
+
+class ListPage(BaseModel, Generic[T]):
+    """One page of a list: ``page`` is 1-based; ``total`` counts every match."""
+
+    items: list[T]
+    total: int
+    page: int
+    page_size: int
+
+
+# ---------------------------------------------------------------- runs and entries
+
+
+class Totals(BaseModel):
+    total_fetched: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+
+
+class RunOut(ImportRun):
+    """A run as ``import --json`` prints it, plus its entries' totals and its duration (open: None)."""
+
+    totals: Totals
+    duration_s: float | None
+
+    @classmethod
+    def of(cls, run: ImportRun) -> RunOut:
+        sums = {name: sum(getattr(e, name) for e in run.feeds) for name in Totals.model_fields}
+        duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
+        return cls(**dict(run), totals=Totals(**sums), duration_s=duration)
+
+
+class EntryOut(ImportEntry):
+    """One feed's import in one run, with its run's trigger."""
+
+    trigger: Trigger
+
+
+class RunCreate(BaseModel):
+    """``feed_ids``: the feeds to import (disabled ones too); omitted: every enabled feed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    feed_ids: list[str] | None = Field(default=None, min_length=1)
+
+
+class RunAccepted(BaseModel):
+    run_id: str
+
+
+# ---------------------------------------------------------------- feeds
+
+
+def _web_url(value: str) -> str:
+    """An http(s) URL with a host; the scheme in lower case (``HTTPS://x`` is ``https://x``)."""
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host name")
+    return parts.scheme + value[len(parts.scheme) :]
+
+
+WebUrl = Annotated[str, AfterValidator(_web_url)]
+
+
+class FeedHealthOut(BaseModel):
+    last_status: EntryStatus | None = None
+    last_run_at: datetime | None = None
+    last_success_at: datetime | None = None
+    success_rate: float | None = None
+    median_fetch_s: float | None = None
+    last_error: str | None = None
+
+
+class FeedOut(Feed):
+    health: FeedHealthOut
+
+    @classmethod
+    def of(cls, feed: Feed, health: FeedHealth | None) -> FeedOut:
+        return cls(**dict(feed), health=FeedHealthOut(**health) if health else FeedHealthOut())
+
+
+class FeedCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=500)
+    url: WebUrl
+    format: FeedFormat = FeedFormat.AUTO
+    enabled: bool = True
+    priority: Priority = Priority.NORMAL
+
+
+class FeedUpdate(BaseModel):
+    """Any of the fields; one sent as null is left as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=500)
+    url: WebUrl | None = None
+    format: FeedFormat | None = None
+    enabled: bool | None = None
+    priority: Priority | None = None
+
+
+# ---------------------------------------------------------------- jobs
+
+
+class JobOut(BaseModel):
+    key: str
+    source: str
+    external_id: str
+    title: str
+    company: str | None
+    locations: list[str]
+    job_types: list[str]
+    categories: list[str]
+    url: str | None
+    published_at: datetime | None
+    salary_min: float | None
+    salary_max: float | None
+    salary_currency: str | None
+    salary_period: str | None
+    logo_url: str | None
+    first_seen: datetime
+    last_seen: datetime
+    last_changed: datetime
+    feed_ids: list[str]
+
+    @classmethod
+    def fields_of(cls, job: StoredJob) -> dict[str, Any]:
+        record = job["record"].model_dump()
+        stamps = {k: job[k] for k in ("first_seen", "last_seen", "last_changed", "feed_ids")}
+        return {k: v for k, v in (record | stamps).items() if k in cls.model_fields}
+
+    @classmethod
+    def of(cls, job: StoredJob) -> JobOut:
+        return cls(**cls.fields_of(job))
+
+
+class JobDetail(JobOut):
+    """A job with its description: ``description_html`` was sanitized when it was imported."""
+
+    description_html: str
+    description_text: str
+    extra: dict[str, Any]
+
+    @classmethod
+    def of(cls, job: StoredJob) -> JobDetail:
+        return cls(**cls.fields_of(job))
+
+
+# ---------------------------------------------------------------- queue, dead letters, stats
+
+
+class QueueOut(BaseModel):
+    queues: dict[str, dict[str, int]]
+
+
+class LetterSummaryOut(BaseModel):
+    run_id: str | None
+    entry_id: str | None
+    feed_id: str | None
+    url: str | None
+    name: str | None
+    batch_no: int | None
+    items: int | None
+
+
+class DeadLetterOut(BaseModel):
+    id: str
+    queue: str
+    name: str
+    job_id: str
+    reason: str | None
+    attempts: int
+    failed_at: datetime | None
+    summary: LetterSummaryOut
+
+    @classmethod
+    def of(cls, letter: DeadLetter) -> DeadLetterOut:
+        summary = LetterSummaryOut.model_validate(letter.summary, from_attributes=True)
+        fields = {name: getattr(letter, name) for name in cls.model_fields if name != "summary"}
+        return cls(**fields, summary=summary)
+
+
+class Retried(BaseModel):
+    retried: int
+
+
+class RunPointOut(BaseModel):
+    run_id: str
+    started_at: datetime
+    trigger: Trigger
+    status: RunStatus
+    new: int
+    updated: int
+    unchanged: int
+    failed: int
+    duration_s: float | None
+
+
+class FeedPointOut(BaseModel):
+    run_id: str
+    started_at: datetime
+    fetch_s: float | None
+    duration_s: float | None
+    new: int
+    updated: int
+    unchanged: int
+    failed: int
+    status: EntryStatus
+
+
+class FeedSeriesOut(BaseModel):
+    feed_id: str
+    name: str
+    points: list[FeedPointOut]
+
+
+class StatsOut(BaseModel):
+    """``runs`` oldest to newest; ``feeds`` ordered by name, each with a point per run it was in."""
+
+    runs: list[RunPointOut]
+    feeds: list[FeedSeriesOut]
+
+
+class Status(BaseModel):
+    status: str

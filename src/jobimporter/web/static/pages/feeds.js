@@ -1,0 +1,125 @@
+// #/feeds: feeds with their health; add, edit, pause/resume, prioritise, delete, run one now.
+
+import { api } from "../api.js";
+import { badge, debounce, duration, extLink, field, h, percent, select, tableWrap, time } from "../dom.js";
+import { onLive } from "../live.js";
+import { attempt, notify } from "../notice.js";
+import { allFeeds, changeDetector, loader } from "./common.js";
+
+const FORMATS = ["auto", "rss", "atom", "jobicy-json"];
+
+export function render(main) {
+  const errors = h("div");
+  const slot = h("div");
+  const form = feedForm(() => reload());
+  main.replaceChildren(h("h1", {}, "Feeds"), form.el, errors, slot);
+
+  const actions = {
+    edit: (feed) => form.edit(feed),
+    patch: async (feed, change, label) => {
+      if (await attempt(() => api(`/api/feeds/${encodeURIComponent(feed.id)}`, { method: "PATCH", body: change }))) {
+        notify(label);
+      }
+      reload();
+    },
+    remove: async (feed) => {
+      if (!confirm(`Delete feed "${feed.name}"? Its import history stays.`)) return;
+      const done = await attempt(() => api(`/api/feeds/${encodeURIComponent(feed.id)}`, { method: "DELETE" }));
+      if (done !== undefined) notify(`Deleted ${feed.name}.`);
+      reload();
+    },
+    run: async (feed) => {
+      const answer = await attempt(() => api("/api/runs", { method: "POST", body: { feed_ids: [feed.id] } }));
+      if (answer) notify(["Run ", h("a", { href: `#/runs/${encodeURIComponent(answer.run_id)}` }, answer.run_id), ` started for ${feed.name}.`]);
+    },
+  };
+  const show = changeDetector((feeds) => slot.replaceChildren(tableWrap(feedTable(feeds, actions), "Feeds")));
+  const reload = loader(() => allFeeds(true), show, errors);
+  const reloadSoon = debounce(reload, 500);
+  const stop = onLive((type) => {
+    if (type === "RunFinished" || type === "EntryChanged" || type === "Resync" || type === "Poll") reloadSoon();
+  });
+  reload();
+  return () => {
+    stop();
+    reloadSoon.cancel();
+  };
+}
+
+// One form for "add" and "edit": edit(feed) switches it to PATCH that feed.
+function feedForm(onSaved) {
+  let editing = null;
+  const name = h("input", { name: "name", required: true, autocomplete: "off" });
+  const url = h("input", { name: "url", type: "url", required: true, placeholder: "https://…", autocomplete: "off" });
+  const format = select("format", FORMATS.map((f) => [f, f]), "auto");
+  const priority = select("priority", [["normal", "normal"], ["high", "high"]], "normal");
+  const enabled = h("input", { name: "enabled", type: "checkbox", checked: true });
+  const legend = h("legend", {}, "Add a feed");
+  const submit = h("button", { type: "submit", class: "primary" }, "Add feed");
+  const cancel = h("button", { type: "button", hidden: true }, "Cancel");
+  const el = h("form", { class: "feed-form" }, h("fieldset", {}, legend,
+    field("Name", name), field("URL", url), field("Format", format), field("Priority", priority),
+    h("div", { class: "field check" }, h("label", {}, enabled, " Enabled")), submit, cancel));
+
+  const reset = () => {
+    editing = null;
+    el.reset();
+    legend.textContent = "Add a feed";
+    submit.textContent = "Add feed";
+    cancel.hidden = true;
+  };
+  cancel.addEventListener("click", reset);
+  el.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { name: name.value.trim(), url: url.value.trim(), format: format.value, priority: priority.value, enabled: enabled.checked };
+    const path = editing ? `/api/feeds/${encodeURIComponent(editing.id)}` : "/api/feeds";
+    const saved = await attempt(() => api(path, { method: editing ? "PATCH" : "POST", body }));
+    if (!saved) return;
+    notify(`${editing ? "Saved" : "Added"} ${saved.name}.`);
+    reset();
+    onSaved();
+  });
+  const edit = (feed) => {
+    editing = feed;
+    name.value = feed.name;
+    url.value = feed.url;
+    format.value = feed.format;
+    priority.value = feed.priority;
+    enabled.checked = feed.enabled;
+    legend.textContent = `Edit ${feed.name}`;
+    submit.textContent = "Save changes";
+    cancel.hidden = false;
+    name.focus();
+  };
+  return { el, edit };
+}
+
+function feedTable(feeds, actions) {
+  const heads = ["Feed", "Settings", "Last import", "Last success", "Success rate", "Median fetch", "Actions"];
+  const rows = feeds.map((feed) => {
+    const health = feed.health || {};
+    const high = feed.priority === "high";
+    return h("tr", { dataset: { id: feed.id, enabled: String(feed.enabled), priority: feed.priority } },
+      h("th", { scope: "row", class: "url" }, h("div", {}, feed.name), h("div", { class: "small" }, extLink(feed.url)),
+        health.last_error ? h("div", { class: "small error-text" }, health.last_error) : null),
+      h("td", {}, h("div", {}, feed.enabled ? "enabled" : h("span", { class: "badge s-paused" }, "paused")),
+        h("div", { class: "small" }, high ? h("strong", {}, "high priority") : "normal priority", ` · ${feed.format}`)),
+      h("td", {}, health.last_status ? badge(health.last_status) : "—", h("div", { class: "small" }, time(health.last_run_at, true))),
+      h("td", {}, time(health.last_success_at, true)),
+      h("td", { class: "num" }, percent(health.success_rate)),
+      h("td", { class: "num" }, duration(health.median_fetch_s)),
+      h("td", {}, h("div", { class: "actions" },
+        h("button", { type: "button", onclick: () => actions.patch(feed, { enabled: !feed.enabled }, `${feed.enabled ? "Paused" : "Resumed"} ${feed.name}.`) },
+          feed.enabled ? "Pause" : "Resume"),
+        h("button", { type: "button", onclick: () => actions.patch(feed, { priority: high ? "normal" : "high" }, `${feed.name}: priority ${high ? "normal" : "high"}.`) },
+          high ? "Normal priority" : "Prioritise"),
+        h("button", { type: "button", onclick: () => actions.run(feed), disabled: !feed.enabled }, "Run now"),
+        h("button", { type: "button", onclick: () => actions.edit(feed) }, "Edit"),
+        h("button", { type: "button", class: "danger", onclick: () => actions.remove(feed) }, "Delete"))));
+  });
+  if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: heads.length, class: "empty" }, "No feeds yet.")));
+  return h("table", { class: "feeds" },
+    h("caption", {}, `Feeds and their health (success rate over the last 20 imports): ${feeds.length}`),
+    h("thead", {}, h("tr", {}, heads.map((t) => h("th", { scope: "col", class: t === "Success rate" || t === "Median fetch" ? "num" : null }, t)))),
+    h("tbody", {}, rows));
+}

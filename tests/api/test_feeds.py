@@ -1,0 +1,115 @@
+"""Feeds: list with health, add (409 on a stored URL, 422 on a bad one), edit, delete; history stays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from jobimporter.runtime import Runtime
+
+from .conftest import WORKERS, ImportFeeds, serve_jobs
+
+pytestmark = [pytest.mark.external_service]
+
+FEED_KEYS = {"id", "name", "url", "format", "enabled", "priority", "etag", "last_modified", "health"}
+HEALTH_KEYS = {
+    "last_status",
+    "last_run_at",
+    "last_success_at",
+    "success_rate",
+    "median_fetch_s",
+    "last_error",
+}
+
+
+async def test_add_edit_delete_a_feed(client: httpx.AsyncClient) -> None:
+    answer = await client.post("/api/feeds", json={"name": "Jobs", "url": "https://jobs.example/feed"})
+    assert answer.status_code == 201, answer.text
+    feed = answer.json()
+    assert set(feed) == FEED_KEYS and set(feed["health"]) == HEALTH_KEYS
+    assert (feed["format"], feed["enabled"], feed["priority"]) == ("auto", True, "normal")
+    assert all(value is None for value in feed["health"].values())
+
+    clash = await client.post("/api/feeds", json={"name": "Again", "url": "https://jobs.example/feed"})
+    assert clash.status_code == 409 and "already exists" in clash.json()["detail"]
+
+    patched = await client.patch(f"/api/feeds/{feed['id']}", json={"enabled": False, "priority": "high"})
+    assert patched.status_code == 200
+    assert (patched.json()["enabled"], patched.json()["priority"], patched.json()["name"]) == (
+        False,
+        "high",
+        "Jobs",
+    )
+    moved = await client.patch(
+        f"/api/feeds/{feed['id']}", json={"url": "https://jobs.example/v2", "name": None}
+    )
+    assert (moved.json()["url"], moved.json()["name"]) == ("https://jobs.example/v2", "Jobs")
+    other = (await client.post("/api/feeds", json={"name": "B", "url": "https://b.example/"})).json()
+    clash = await client.patch(f"/api/feeds/{other['id']}", json={"url": "https://jobs.example/v2"})
+    assert clash.status_code == 409
+
+    listed = (await client.get("/api/feeds")).json()
+    assert [f["name"] for f in listed["items"]] == ["B", "Jobs"] and listed["total"] == 2
+    assert (await client.get("/api/feeds", params={"page": 2, "page_size": 1})).json()["items"][0][
+        "name"
+    ] == "Jobs"
+
+    assert (await client.delete(f"/api/feeds/{feed['id']}")).status_code == 204
+    assert (await client.get(f"/api/feeds/{feed['id']}")).status_code == 404
+    assert (await client.delete(f"/api/feeds/{feed['id']}")).status_code == 404
+    assert (await client.patch(f"/api/feeds/{feed['id']}", json={"enabled": True})).status_code == 404
+
+
+BAD_FEEDS = [
+    ({"name": "x", "url": "ftp://jobs.example/feed"}, "body.url"),
+    ({"name": "x", "url": "http://"}, "body.url"),
+    ({"name": "x", "url": "jobs.example/feed"}, "body.url"),
+    ({"name": "", "url": "https://jobs.example/"}, "body.name"),
+    ({"name": "x", "url": "https://jobs.example/", "format": "csv"}, "body.format"),
+    ({"name": "x", "url": "https://jobs.example/", "colour": "red"}, "body.colour"),
+    ({"url": "https://jobs.example/"}, "body.name"),
+]
+
+
+async def test_a_bad_feed_is_422_naming_the_field(client: httpx.AsyncClient) -> None:
+    for body, field in BAD_FEEDS:
+        answer = await client.post("/api/feeds", json=body)
+        assert answer.status_code == 422, body
+        assert field in answer.json()["detail"], answer.json()
+    assert "http:// or https://" in (await client.post("/api/feeds", json=BAD_FEEDS[0][0])).json()["detail"]
+    assert (await client.get("/api/feeds")).json()["total"] == 0
+    feed = (await client.post("/api/feeds", json={"name": "x", "url": "HTTPS://x.example/Feed"})).json()
+    assert feed["url"] == "https://x.example/Feed"
+    answer = await client.patch(f"/api/feeds/{feed['id']}", json={"url": "file:///etc/passwd"})
+    assert answer.status_code == 422 and "body.url" in answer.json()["detail"]
+    assert (await client.patch(f"/api/feeds/{feed['id']}", json={"priority": "urgent"})).status_code == 422
+
+
+@WORKERS
+async def test_feed_health_after_imports_and_history_after_delete(
+    client: httpx.AsyncClient,
+    feeds: Any,
+    runtime: Runtime,
+    import_feeds: ImportFeeds,
+    real_jobs: list[dict[str, Any]],
+) -> None:
+    flaky = serve_jobs(feeds, "/flaky", real_jobs[:5])
+    first = await import_feeds([flaky])
+    feeds.route("/flaky", status=404)
+    second = await import_feeds([flaky])
+    assert [first["status"], second["status"]] == ["completed", "failed"]
+
+    (feed,) = (await client.get("/api/feeds")).json()["items"]
+    health = feed["health"]
+    assert (health["last_status"], health["success_rate"]) == ("failed", 0.5)
+    assert health["last_success_at"] == first["feeds"][0]["finished_at"]
+    assert health["last_run_at"] == second["started_at"]
+    assert "404" in health["last_error"]
+    # The failed fetch recorded no download time: the median is the successful one's.
+    assert 0 < health["median_fetch_s"] < 5
+
+    assert (await client.delete(f"/api/feeds/{feed['id']}")).status_code == 204
+    runs = (await client.get("/api/runs", params={"feed_id": feed["id"]})).json()
+    assert runs["total"] == 2
