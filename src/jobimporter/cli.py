@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,6 +19,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from jobimporter.config import Settings
+from jobimporter.deadletters import DeadLetters
 from jobimporter.errors import ImporterError
 from jobimporter.events import BatchProcessed, EntryChanged, Event
 from jobimporter.models import ImportRun, Trigger
@@ -31,6 +34,7 @@ app = typer.Typer(help="Keep a job board's database in step with external job fe
 stdout = Console()
 stderr = Console(stderr=True)
 log = logging.getLogger("jobimporter.cli")
+T = TypeVar("T")
 
 SourcesOption = Annotated[
     Path | None,
@@ -220,50 +224,6 @@ async def _history(settings: Settings, limit: int) -> list[ImportRun]:
 # ---------------------------------------------------------------- run
 
 
-@app.command("run")
-def run_command(sources: SourcesOption = None, host: HostOption = None, port: PortOption = None) -> None:
-    """The long-running service: workers, the cron schedule and the admin API, until SIGTERM or Ctrl-C."""
-    settings = _settings(sources, host=host, port=port)
-    _setup_logging(settings.log_level)
-    try:
-        asyncio.run(_serve(settings, workers=True, schedule=True, api=Api.OPTIONAL))
-    except ImporterError as exc:
-        _fail(str(exc))
-
-
-@app.command("api")
-def api_command(sources: SourcesOption = None, host: HostOption = None, port: PortOption = None) -> None:
-    """The admin API and dashboard only (no workers, no schedule): the runs it starts wait for workers."""
-    settings = _settings(sources, host=host, port=port)
-    _setup_logging(settings.log_level)
-    try:
-        asyncio.run(_serve(settings, workers=False, schedule=False, api=Api.REQUIRED))
-    except ImporterError as exc:
-        _fail(str(exc))
-
-
-@app.command("worker")
-def worker_command() -> None:
-    """Workers only: take feed and batch jobs from the queues until SIGTERM or Ctrl-C. Run any number."""
-    settings = Settings()
-    _setup_logging(settings.log_level)
-    try:
-        asyncio.run(_serve(settings, workers=True, schedule=False))
-    except ImporterError as exc:
-        _fail(str(exc))
-
-
-@app.command("scheduler")
-def scheduler_command(sources: SourcesOption = None) -> None:
-    """The cron only: one import of all enabled feeds per slot, however many schedulers run."""
-    settings = _settings(sources)
-    _setup_logging(settings.log_level)
-    try:
-        asyncio.run(_serve(settings, workers=False, schedule=True))
-    except ImporterError as exc:
-        _fail(str(exc))
-
-
 class Api(Enum):
     """Whether ``_serve`` serves the admin API: not at all, if it can (``run``), or must (``api``)."""
 
@@ -272,17 +232,49 @@ class Api(Enum):
     REQUIRED = "required"
 
 
+@app.command("run")
+def run_command(sources: SourcesOption = None, host: HostOption = None, port: PortOption = None) -> None:
+    """The long-running service: workers, the cron schedule and the admin API, until SIGTERM or Ctrl-C."""
+    _service(_settings(sources, host=host, port=port), workers=True, schedule=True, api=Api.OPTIONAL)
+
+
+@app.command("api")
+def api_command(sources: SourcesOption = None, host: HostOption = None, port: PortOption = None) -> None:
+    """The admin API and dashboard only (no workers, no schedule): the runs it starts wait for workers."""
+    _service(_settings(sources, host=host, port=port), workers=False, schedule=False, api=Api.REQUIRED)
+
+
+@app.command("worker")
+def worker_command() -> None:
+    """Workers only: take feed and batch jobs from the queues until SIGTERM or Ctrl-C. Run any number."""
+    _service(Settings(), workers=True, schedule=False)
+
+
+@app.command("scheduler")
+def scheduler_command(sources: SourcesOption = None) -> None:
+    """The cron only: one import of all enabled feeds per slot, however many schedulers run."""
+    _service(_settings(sources), workers=False, schedule=True)
+
+
+def _service(settings: Settings, *, workers: bool, schedule: bool, api: Api = Api.NO) -> None:
+    """Run a long-lived role until SIGTERM/Ctrl-C; a start-up failure is one line on stderr and exit 1."""
+    _setup_logging(settings.log_level)
+    try:
+        asyncio.run(_serve(settings, workers=workers, schedule=schedule, api=api))
+    except ImporterError as exc:
+        _fail(str(exc))
+
+
 async def _serve(settings: Settings, *, workers: bool = True, schedule: bool, api: Api = Api.NO) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with Runtime(settings, workers=workers, schedule=schedule) as runtime:
+        if schedule or api is not Api.NO:
+            await _sync_sources(runtime, settings)
         if schedule:
-            feeds = await runtime.ctx.store.sync_feeds(load_sources(settings.sources))
-            log.info("scheduling %d feeds on cron %r (UTC)", len(feeds), settings.cron)
-        elif api is not Api.NO:
-            await _sync_feeds_for_api(runtime, settings)
+            log.info("importing all enabled feeds on cron %r (UTC)", settings.cron)
         server = None if api is Api.NO else await _start_api(settings, runtime, required=api is Api.REQUIRED)
         log.info(
             "jobimporter %s: database %s, redis %s; Ctrl-C to stop",
@@ -304,8 +296,9 @@ def _role(*, workers: bool, schedule: bool) -> str:
     return "scheduler running" if schedule else "API running"
 
 
-async def _sync_feeds_for_api(runtime: Runtime, settings: Settings) -> None:
-    """``api``: a sources file given is synced; without one, the built-in feeds seed an empty database."""
+async def _sync_sources(runtime: Runtime, settings: Settings) -> None:
+    """A sources file given is synced; without one, the built-in feeds only seed an empty database, so
+    feeds paused, re-prioritised or added through the API stay as they are across restarts."""
     store = runtime.ctx.store
     if settings.sources is not None or not await store.list_feeds():
         feeds = await store.sync_feeds(load_sources(settings.sources))
@@ -337,6 +330,72 @@ def _redact(url: str) -> str:
         scheme, rest = url.split("://", 1)
         return f"{scheme}://***@{rest.split('@', 1)[1]}"
     return url
+
+
+# ---------------------------------------------------------------- dead letters
+
+failed_app = typer.Typer(
+    help="Dead letters: queue jobs that failed their last attempt.", no_args_is_help=True
+)
+app.add_typer(failed_app, name="failed")
+
+
+@failed_app.command("list")
+def failed_list(
+    queue: Annotated[str | None, typer.Option("--queue", help="Only this queue's dead letters.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List dead letters with their reason and attempts, newest first."""
+    letters = _with_dead_letters(lambda dead: dead.letters(queue, limit=limit))
+    if as_json:
+        typer.echo(json.dumps([dataclasses.asdict(letter) for letter in letters], indent=2, default=str))
+        return
+    table = Table(title=f"Dead letters ({len(letters)})")
+    for column in ("id", "attempts", "failed at", "feed", "batch", "reason"):
+        table.add_column(column, overflow="fold", no_wrap=column == "id")
+    for letter in letters:
+        failed_at = f"{letter.failed_at:%Y-%m-%d %H:%M}" if letter.failed_at else ""
+        batch = str(letter.summary.batch_no) if letter.summary.batch_no is not None else ""
+        feed = letter.summary.name or letter.summary.url or ""
+        table.add_row(letter.id, str(letter.attempts), failed_at, feed, batch, letter.reason or "")
+    stdout.print(table)
+
+
+@failed_app.command("retry")
+def failed_retry(
+    letter_id: Annotated[
+        str | None, typer.Argument(help="`<queue>:<job id>` as `failed list` shows it.")
+    ] = None,
+    retry_all: Annotated[bool, typer.Option("--all", help="Retry every dead letter.")] = False,
+) -> None:
+    """Retry one dead letter (or all): its import entry is reopened and completes with exact counts."""
+    if (letter_id is None) == (not retry_all):
+        _fail("failed retry: give one dead letter id or --all")
+    retried = _with_dead_letters(lambda dead: dead.retry_all() if retry_all else dead.retry(str(letter_id)))
+    typer.echo(f"retried {retried}")
+
+
+@failed_app.command("discard")
+def failed_discard(letter_id: Annotated[str, typer.Argument(help="`<queue>:<job id>`.")]) -> None:
+    """Remove one dead letter for good (its import entry keeps its failure)."""
+    _with_dead_letters(lambda dead: dead.discard(letter_id))
+    typer.echo(f"discarded {letter_id}")
+
+
+def _with_dead_letters(action: Callable[[DeadLetters], Awaitable[T]]) -> T:
+    settings = Settings()
+    _setup_logging("WARNING")
+
+    async def go() -> T:
+        async with Runtime(settings, workers=False) as runtime:
+            return await action(DeadLetters(runtime.ctx, runtime.redis_url))
+
+    try:
+        return asyncio.run(go())
+    except ImporterError as exc:
+        _fail(str(exc))
+        raise AssertionError("unreachable") from exc
 
 
 if __name__ == "__main__":  # pragma: no cover

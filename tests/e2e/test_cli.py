@@ -133,3 +133,45 @@ def _answers(socket_path: Path) -> bool:
         return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping())
     except redis.RedisError:
         return False
+
+
+def test_failed_list_retry_and_discard_dead_letters(tmp_path: Path, feeds: Any, redis_url: str) -> None:
+    feeds.route("/a", status=404)
+    feeds.route("/b", status=410)
+    sources = write_sources(tmp_path / "feeds.toml", feeds, ["a", "b"])
+    env = cli_env(tmp_path / "data", REDIS_URL=redis_url)
+    assert jobimporter(["import", "--sources", str(sources), "--json"], env).returncode == 0
+
+    listed = jobimporter(["failed", "list", "--json"], env)
+    assert listed.returncode == 0, listed.stderr
+    letters = {letter["summary"]["name"]: letter for letter in json.loads(listed.stdout)}
+    assert set(letters) == {"a", "b"}
+    assert "404" in letters["a"]["reason"] and letters["a"]["attempts"] == 1
+
+    feeds.route("/a", body=render_feed(load_real_jobs()[:3], title="a", link="https://jobicy.com"))
+    retried = jobimporter(["failed", "retry", letters["a"]["id"]], env)
+    assert retried.returncode == 0 and retried.stdout.strip() == "retried 1", retried.stderr
+    discarded = jobimporter(["failed", "discard", letters["b"]["id"]], env)
+    assert discarded.returncode == 0, discarded.stderr
+    assert json.loads(jobimporter(["failed", "list", "--json"], env).stdout) == []
+
+    # A worker takes the retried feed job: its entry, reopened, now completes with exact counts.
+    worker = subprocess.Popen([*JOBIMPORTER, "worker"], env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            run = json.loads(jobimporter(["history", "--json", "--limit", "1"], env).stdout)[0]
+            entry = next(f for f in run["feeds"] if f["name"] == "a")
+            if entry["status"] == "completed":
+                break
+            time.sleep(0.5)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    assert (entry["status"], entry["new"], entry["total_fetched"], entry["error"]) == (
+        "completed",
+        3,
+        3,
+        None,
+    )
+    assert jobimporter(["failed", "retry"], env).returncode == 1  # neither an id nor --all
