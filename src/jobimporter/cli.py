@@ -93,10 +93,14 @@ def import_command(sources: SourcesOption = None, as_json: JsonOption = False) -
 
 
 async def _import_once(settings: Settings, *, live: bool) -> ImportRun:
-    sources = load_sources(settings.sources)
+    sources = load_sources(settings.sources) if settings.sources else None  # read it before any server starts
     async with Runtime(settings, workers=True) as runtime:
         ctx = runtime.ctx
-        feeds = [f for f in await ctx.store.sync_feeds(sources) if f.enabled]
+        if sources is not None:  # exactly the file's feeds
+            feeds = [f for f in await ctx.store.sync_feeds(sources) if f.enabled]
+        else:  # the stored feeds, as the dashboard left them; the built-in list seeds an empty database
+            await _sync_sources(runtime, settings)
+            feeds = await ctx.store.list_feeds(enabled_only=True)
         after = await ctx.events.last_id()
         run = await start_run(ctx, feeds, Trigger.CLI)
         if not live:

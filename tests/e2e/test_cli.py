@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ import pytest
 import redis
 
 from fixtures.wpjm import load_real_jobs, render_feed
+from jobimporter.store import create_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.external_service]
 
@@ -175,3 +177,28 @@ def test_failed_list_retry_and_discard_dead_letters(tmp_path: Path, feeds: Any, 
         None,
     )
     assert jobimporter(["failed", "retry"], env).returncode == 1  # neither an id nor --all
+
+
+def test_import_without_sources_takes_the_stored_feeds_as_left_by_the_dashboard(
+    tmp_path: Path, feeds: Any
+) -> None:
+    body = render_feed(load_real_jobs()[:2], title="t", link="https://jobicy.com")
+    feeds.route("/a", body=body)
+    feeds.route("/b", body=body)
+    env = cli_env(tmp_path / "data")
+    first = jobimporter(
+        ["import", "--sources", str(write_sources(tmp_path / "f.toml", feeds, ["a", "b"])), "--json"], env
+    )
+    assert first.returncode == 0, first.stderr
+
+    async def pause_b() -> None:
+        async with create_store(f"sqlite:///{tmp_path / 'data' / 'jobimporter.db'}") as store:
+            b = next(f for f in await store.list_feeds() if f.name == "b")
+            await store.update_feed(b.id, {"enabled": False})
+
+    asyncio.run(pause_b())
+    second = jobimporter(["import", "--json"], env)
+    assert second.returncode == 0, second.stderr
+    assert [f["name"] for f in json.loads(second.stdout)["feeds"]] == [
+        "a"
+    ]  # b stays paused; no built-ins added
