@@ -191,7 +191,7 @@ class Trigger(StrEnum):
 
 class RunStatus(StrEnum):
     RUNNING = "running"
-    COMPLETED = "completed"  # every feed completed or not_modified, no item failed
+    COMPLETED = "completed"  # every feed completed, not_modified or skipped, and no item failed
     PARTIAL = "partial"  # finished, but some feed or item failed
     FAILED = "failed"  # every feed failed
 
@@ -203,10 +203,16 @@ class EntryStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     NOT_MODIFIED = "not_modified"
+    SKIPPED = "skipped"  # the feed's previous import was still in progress: not fetched twice at once
 
     @property
     def is_final(self) -> bool:
-        return self in (EntryStatus.COMPLETED, EntryStatus.FAILED, EntryStatus.NOT_MODIFIED)
+        return self in (
+            EntryStatus.COMPLETED,
+            EntryStatus.FAILED,
+            EntryStatus.NOT_MODIFIED,
+            EntryStatus.SKIPPED,
+        )
 
 
 class ImportEntry(BaseModel):

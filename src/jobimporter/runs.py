@@ -4,37 +4,53 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from jobimporter.context import ImportContext
 from jobimporter.errors import NotFound, StoreError
 from jobimporter.events import EntryChanged, Event, RunFinished, RunStarted
-from jobimporter.models import Feed, ImportEntry, ImportRun, RunStatus, Trigger, new_id, utcnow
+from jobimporter.models import EntryStatus, Feed, ImportEntry, ImportRun, RunStatus, Trigger, new_id, utcnow
 from jobimporter.queue import FEED_JOB, feed_job_options
 
 log = logging.getLogger(__name__)
 
 
 async def start_run(ctx: ImportContext, feeds: Sequence[Feed], trigger: Trigger) -> ImportRun:
-    """Record a run with a queued entry per feed, then enqueue one feed job per entry.
+    """Record a run with an entry per feed, then enqueue one feed job per queued entry.
 
-    The run is stored before anything is queued, so a worker never meets an entry it cannot find.
+    The run is stored before anything is queued, so a worker never meets an entry it cannot find. A
+    feed whose previous import is still under way gets a ``skipped`` entry instead of a second,
+    concurrent fetch: the slot is recorded, not lost.
     """
-    run_id = new_id("run")
-    entries = [
-        ImportEntry(id=new_id("imp"), run_id=run_id, feed_id=f.id, url=f.url, name=f.name) for f in feeds
-    ]
-    run = ImportRun(run_id=run_id, trigger=trigger, started_at=utcnow(), feeds=entries)
+    run_id, now = new_id("run"), utcnow()
+    busy = await ctx.store.busy_feeds([f.id for f in feeds])
+    entries = [_entry(run_id, feed, busy.get(feed.id), now) for feed in feeds]
+    run = ImportRun(run_id=run_id, trigger=trigger, started_at=now, feeds=entries)
     await ctx.store.create_run(run)
     await ctx.events.publish(RunStarted(run_id=run_id, trigger=trigger.value, feeds=len(entries)))
-    jobs = [feed_job(entry, feed, ctx) for entry, feed in zip(entries, feeds, strict=True)]
+    jobs = [
+        feed_job(e, f, ctx) for e, f in zip(entries, feeds, strict=True) if e.status is EntryStatus.QUEUED
+    ]
     if jobs:
         await ctx.queues.feeds.addBulk(jobs)
     log.info(
-        "run %s started (%s) with %d feeds", run_id, trigger.value, len(entries), extra={"run_id": run_id}
-    )
-    if not entries:
+        "run %s started (%s) with %d feeds, %d skipped as still importing",
+        run_id, trigger.value, len(entries), len(entries) - len(jobs), extra={"run_id": run_id},
+    )  # fmt: skip
+    if not jobs:
         await finish_run_if_done(ctx, run_id)
     return run
+
+
+def _entry(run_id: str, feed: Feed, busy_in: str | None, now: datetime) -> ImportEntry:
+    """A queued entry, or a skipped one when the feed's previous import (run ``busy_in``) is not done."""
+    entry = ImportEntry(id=new_id("imp"), run_id=run_id, feed_id=feed.id, url=feed.url, name=feed.name)
+    if busy_in is None:
+        return entry
+    reason = f"skipped: the previous import of this feed (run {busy_in}) is still in progress"
+    return entry.model_copy(
+        update={"status": EntryStatus.SKIPPED, "started_at": now, "finished_at": now, "error": reason}
+    )
 
 
 def feed_job(entry: ImportEntry, feed: Feed, ctx: ImportContext) -> dict[str, object]:

@@ -1088,3 +1088,20 @@ async def test_history_totals_count_runs_entries_and_items(store: JobStore) -> N
     a = by_feed[("feed_a", ok)]
     assert (a["entries"], a["new"] + a["unchanged"], a["failed"]) == (2, 2, 0)
     assert by_feed[("feed_a", EntryStatus.QUEUED)]["new"] == 0
+
+
+async def test_busy_feeds_are_those_with_an_unfinished_entry_in_a_running_run(store: JobStore) -> None:
+    """busy_feeds: "an entry not final, in a run still running"."""
+    running = await stored_run(store, EntryStatus.PROCESSING, EntryStatus.COMPLETED, EntryStatus.QUEUED)
+    assert await store.busy_feeds(["feed_0", "feed_1", "feed_2", "feed_9"]) == {
+        "feed_0": running.run_id,
+        "feed_2": running.run_id,
+    }
+    assert await store.busy_feeds([]) == {}
+
+
+async def test_skipped_entries_count_as_clean_when_the_run_closes(store: JobStore) -> None:
+    """finalize_run_if_done: completed when entries "completed, were not modified or were skipped"."""
+    run = await stored_run(store, EntryStatus.SKIPPED, EntryStatus.NOT_MODIFIED)
+    closed = await store.finalize_run_if_done(run.run_id, T0 + DAY)
+    assert closed is not None and closed.status is RunStatus.COMPLETED

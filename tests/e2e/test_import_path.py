@@ -270,3 +270,25 @@ async def test_a_feed_job_over_its_time_limit_on_every_attempt_fails_its_entry(
         entry.error and "timed out after 0.5 s" in entry.error and "gave up after 3 attempts" in entry.error
     )
     assert len([r for r in feeds.requests if r[1] == "/stuck"]) == 3
+
+
+async def test_a_feed_still_importing_is_skipped_by_the_next_run_and_the_slot_recorded(
+    feeds: Any, runtime: Runtime
+) -> None:
+    feeds.route(
+        "/busy-feed",
+        body=render_feed(load_real_jobs()[:3], title="t", link="https://jobicy.com"),
+        delay_s=0.7,
+    )
+    ctx = runtime.ctx
+    rows = await ctx.store.sync_feeds([FeedSource(name="busy", url=feeds.url("/busy-feed"))])
+    after = await ctx.events.last_id()
+    first = await start_run(ctx, rows, Trigger.CLI)
+    second = await start_run(ctx, rows, Trigger.CRON)  # the next slot, while the first still fetches
+
+    skipped = second.feeds[0]
+    assert skipped.status is EntryStatus.SKIPPED and first.run_id in str(skipped.error)
+    assert (await ctx.store.get_run(second.run_id)).status is RunStatus.COMPLETED  # nothing left to wait for
+    done = await wait_for_run(ctx, first.run_id, after)
+    assert done.feeds[0].status is EntryStatus.COMPLETED and done.feeds[0].new == 3
+    assert len(feeds.requests_for("/busy-feed")) == 1

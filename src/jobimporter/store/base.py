@@ -354,9 +354,15 @@ class JobStore(ABC):
         status (``update_entry`` never reopens). ``NotFound`` if absent."""
 
     @abstractmethod
+    async def busy_feeds(self, feed_ids: Sequence[str]) -> dict[str, str]:
+        """For each of ``feed_ids`` whose import is still under way (an entry not final, in a run still
+        ``running``): feed id → that run's id. A new run records such a feed as ``skipped`` instead of
+        fetching it a second time at once."""
+
+    @abstractmethod
     async def finalize_run_if_done(self, run_id: str, finished_at: datetime) -> ImportRun | None:
         """If every entry of the run is final and the run is still ``running``, set its status
-        (``completed`` when all entries completed or were not modified and no item failed, ``failed``
+        (``completed`` when all entries completed, were not modified or were skipped and no item failed, ``failed``
         when every entry failed, else ``partial``) and ``finished_at``, and return it. Otherwise return
         ``None``. Exactly one of several concurrent callers gets the run back."""
 

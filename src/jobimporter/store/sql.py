@@ -231,6 +231,10 @@ class SQLStore(JobStore):
         async with self._writing("reopen entry") as conn:
             return await sql_history.reopen_entry(conn, entry_id)
 
+    async def busy_feeds(self, feed_ids: Sequence[str]) -> dict[str, str]:
+        async with self._reading("read busy feeds") as conn:
+            return await sql_history.busy_feeds(conn, feed_ids)
+
     async def finalize_run_if_done(self, run_id: str, finished_at: datetime) -> ImportRun | None:
         async with self._writing("finalize run") as conn:
             return await sql_history.finalize_run_if_done(conn, run_id, finished_at)

@@ -24,7 +24,7 @@ from jobimporter.store.sql_queries import list_entries as _list_entries
 from jobimporter.store.sql_queries import run_filters, run_order
 
 FINAL_STATUSES = tuple(status.value for status in EntryStatus if status.is_final)
-_CLEAN_STATUSES = (EntryStatus.COMPLETED.value, EntryStatus.NOT_MODIFIED.value)
+_CLEAN_STATUSES = (EntryStatus.COMPLETED.value, EntryStatus.NOT_MODIFIED.value, EntryStatus.SKIPPED.value)
 
 
 def _plain(value: Any) -> Any:
@@ -216,3 +216,18 @@ async def finalize_run_if_done(conn: AsyncConnection, run_id: str, finished_at: 
     if known is None:
         raise NotFound("run", run_id)
     return None  # not done yet, already closed, or another caller closed it
+
+
+async def busy_feeds(conn: AsyncConnection, feed_ids: Sequence[str]) -> dict[str, str]:
+    if not feed_ids:
+        return {}
+    query = (
+        sa.select(entries.c.feed_id, entries.c.run_id)
+        .join(runs, runs.c.run_id == entries.c.run_id)
+        .where(
+            entries.c.feed_id.in_(list(feed_ids)),
+            entries.c.status.not_in(FINAL_STATUSES),
+            runs.c.status == RunStatus.RUNNING.value,
+        )
+    )
+    return {row.feed_id: row.run_id for row in await conn.execute(query)}
