@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     keep_failed_s: int = Field(
         default=7 * 24 * 3600, ge=0, description="Failed queue jobs (dead letters) are kept this long."
     )
+    history_retention_days: int = Field(
+        default=0,
+        ge=0,
+        description="Import runs older than this are deleted at each cron tick (0: keep all).",
+    )
     lock_duration_ms: int = Field(
         default=30_000,
         ge=1000,

@@ -26,3 +26,4 @@ class ImportContext:
     seen_refresh_s: float
     spool_dir: Path
     limiter: HostLimiter
+    history_retention_days: int = 0  # 0: keep every run

@@ -108,6 +108,7 @@ class EmbeddedRedis:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        _close_pipes(process)
         log.info("redis: embedded Redis stopped")
 
     def kill(self) -> None:
@@ -115,6 +116,7 @@ class EmbeddedRedis:
         if self._process is not None:
             self._process.kill()
             self._process.wait()
+            _close_pipes(self._process)
             self._process = None
 
     def _arguments(self) -> list[str]:
@@ -159,3 +161,8 @@ class EmbeddedRedis:
             time.sleep(0.05)
         self._process.kill()
         raise QueueError(f"redis: embedded redis-server did not answer within {_START_TIMEOUT_S:.0f} s")
+
+
+def _close_pipes(process: subprocess.Popen[bytes]) -> None:
+    if process.stderr is not None:
+        process.stderr.close()

@@ -103,6 +103,7 @@ class Runtime:
             seen_refresh_s=settings.seen_refresh_s,
             spool_dir=self._spool_dir(),
             limiter=limiter,
+            history_retention_days=settings.history_retention_days,
         )
         if self.with_schedule:
             await install_schedule(queues, settings.cron)

@@ -5,10 +5,11 @@ feed."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from jobimporter.context import ImportContext
-from jobimporter.models import Trigger
+from jobimporter.models import Trigger, utcnow
 from jobimporter.queue import SCHEDULER_ID, TICK_JOB, Queues
 from jobimporter.runs import start_run
 
@@ -30,4 +31,15 @@ async def install_schedule(queues: Queues, cron: str) -> None:
 async def process_tick(ctx: ImportContext, job: Any, token: str) -> dict[str, Any]:
     feeds = await ctx.store.list_feeds(enabled_only=True)
     run = await start_run(ctx, feeds, Trigger.CRON)
-    return {"run_id": run.run_id, "feeds": len(feeds)}
+    pruned = await prune_history(ctx)
+    return {"run_id": run.run_id, "feeds": len(feeds), "runs_pruned": pruned}
+
+
+async def prune_history(ctx: ImportContext) -> int:
+    """Apply the history retention (``JOBIMPORTER_HISTORY_RETENTION_DAYS``); 0 keeps everything."""
+    if ctx.history_retention_days <= 0:
+        return 0
+    pruned = await ctx.store.prune_history(utcnow() - timedelta(days=ctx.history_retention_days))
+    if pruned:
+        log.info("history: %d runs older than %d days deleted", pruned, ctx.history_retention_days)
+    return pruned

@@ -1105,3 +1105,28 @@ async def test_skipped_entries_count_as_clean_when_the_run_closes(store: JobStor
     run = await stored_run(store, EntryStatus.SKIPPED, EntryStatus.NOT_MODIFIED)
     closed = await store.finalize_run_if_done(run.run_id, T0 + DAY)
     assert closed is not None and closed.status is RunStatus.COMPLETED
+
+
+async def test_prune_history_deletes_finished_runs_before_the_cutoff_with_their_entries(
+    store: JobStore,
+) -> None:
+    """prune_history: runs that finished before the cutoff go, with entries and batch results; running
+    runs stay whatever their age; jobs are not touched."""
+    old = await stored_run(store, EntryStatus.COMPLETED, started_at=T0)
+    await store.upsert_batch(BatchKey(old.feeds[0].id, 1), "feed_0", jobs(range(3)), now=T0)
+    await store.finalize_run_if_done(old.run_id, T0 + timedelta(hours=1))
+    running = await stored_run(store, EntryStatus.PROCESSING, started_at=T0)
+    recent = await stored_run(store, EntryStatus.COMPLETED, started_at=T0 + 10 * DAY)
+    await store.finalize_run_if_done(recent.run_id, T0 + 10 * DAY)
+
+    assert await store.prune_history(T0 + 5 * DAY) == 1
+
+    with pytest.raises(NotFound):
+        await store.get_run(old.run_id)
+    with pytest.raises(NotFound):
+        await store.get_entry(old.feeds[0].id)
+    assert await store.batch_results(old.feeds[0].id) == {}
+    assert (await store.get_run(running.run_id)).status is RunStatus.RUNNING
+    assert (await store.get_run(recent.run_id)).run_id == recent.run_id
+    assert await store.count_jobs() == 3
+    assert await store.prune_history(T0 + 5 * DAY) == 0

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,10 @@ from typing import Any
 import pytest
 
 from fixtures.wpjm import load_real_jobs, render_feed
-from jobimporter.models import ImportRun, RunStatus, Trigger
+from jobimporter.config import Settings
+from jobimporter.models import ImportRun, RunStatus, Trigger, new_id, utcnow
+from jobimporter.runtime import Runtime
+from jobimporter.scheduler import process_tick
 from jobimporter.store import create_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.external_service]
@@ -64,3 +68,19 @@ def test_two_schedulers_fire_once_per_slot_and_workers_import(
     finished = [r for r in runs if r.status is not RunStatus.RUNNING]
     assert finished and all(r.status is RunStatus.COMPLETED for r in finished)
     assert sum(e.new for r in runs for e in r.feeds) == 4  # the workers imported each job once
+
+
+async def test_each_cron_tick_applies_the_history_retention(tmp_path: Path, redis_url: str) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data", redis_url=redis_url, database_url=f"sqlite:///{tmp_path / 'j.db'}",
+        history_retention_days=30,
+    )  # fmt: skip
+    async with Runtime(settings, workers=False) as rt:
+        old = ImportRun(run_id=new_id("run"), trigger=Trigger.CRON, started_at=utcnow() - timedelta(days=40))
+        await rt.ctx.store.create_run(old)
+        await rt.ctx.store.finalize_run_if_done(old.run_id, utcnow() - timedelta(days=40))
+
+        result = await process_tick(rt.ctx, None, "")
+
+        kept = [r.run_id for r in await rt.ctx.store.list_runs(limit=10)]
+    assert result["runs_pruned"] == 1 and kept == [result["run_id"]]

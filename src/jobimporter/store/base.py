@@ -354,6 +354,12 @@ class JobStore(ABC):
         status (``update_entry`` never reopens). ``NotFound`` if absent."""
 
     @abstractmethod
+    async def prune_history(self, finished_before: datetime) -> int:
+        """Delete the runs that finished before ``finished_before``, with their entries and recorded
+        batch results; runs still ``running`` are kept whatever their age. Returns how many runs went.
+        Jobs and feeds are not touched."""
+
+    @abstractmethod
     async def busy_feeds(self, feed_ids: Sequence[str]) -> dict[str, str]:
         """For each of ``feed_ids`` whose import is still under way (an entry not final, in a run still
         ``running``): feed id → that run's id. A new run records such a feed as ``skipped`` instead of

@@ -231,6 +231,10 @@ class SQLStore(JobStore):
         async with self._writing("reopen entry") as conn:
             return await sql_history.reopen_entry(conn, entry_id)
 
+    async def prune_history(self, finished_before: datetime) -> int:
+        async with self._writing("prune history") as conn:
+            return await sql_history.prune_history(conn, finished_before)
+
     async def busy_feeds(self, feed_ids: Sequence[str]) -> dict[str, str]:
         async with self._reading("read busy feeds") as conn:
             return await sql_history.busy_feeds(conn, feed_ids)

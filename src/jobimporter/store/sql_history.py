@@ -231,3 +231,15 @@ async def busy_feeds(conn: AsyncConnection, feed_ids: Sequence[str]) -> dict[str
         )
     )
     return {row.feed_id: row.run_id for row in await conn.execute(query)}
+
+
+async def prune_history(conn: AsyncConnection, finished_before: datetime) -> int:
+    old_runs = sa.select(runs.c.run_id).where(
+        runs.c.status != RunStatus.RUNNING.value, runs.c.finished_at < finished_before
+    )
+    old_entries = sa.select(entries.c.id).where(entries.c.run_id.in_(old_runs))
+    # batches has no foreign key to entries (the job path must not depend on history rows): delete by hand.
+    await conn.execute(sa.delete(batches).where(batches.c.entry_id.in_(old_entries)))
+    await conn.execute(sa.delete(entries).where(entries.c.run_id.in_(old_runs)))
+    deleted = await conn.execute(sa.delete(runs).where(runs.c.run_id.in_(old_runs)))
+    return int(deleted.rowcount or 0)
