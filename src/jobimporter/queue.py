@@ -4,7 +4,7 @@ Three queues (names carry the configured prefix):
 - ``<prefix>-feeds``: one job per feed per run; it fetches, parses and fans out batch jobs as its
   children, then runs again to finalize the feed's import entry once every child has settled.
 - ``<prefix>-batches``: one job per batch of normalized items; workers bulk-upsert them.
-- ``<prefix>-schedule``: the cron's job scheduler puts one tick per slot here.
+- ``<prefix>-schedule``: one tick per cron slot (id ``tick-<slot ms>``, so every scheduler adds the same one).
 
 Job ids are deterministic (run entry + batch number), so a repeated enqueue is dropped by BullMQ
 instead of doubling work.

@@ -3,6 +3,7 @@ workers from ``Settings``, and tears them down in reverse order."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -16,7 +17,7 @@ from jobimporter.fetch import FetchLimits, make_client
 from jobimporter.politeness import HostLimiter
 from jobimporter.queue import JobPolicy, QueueNames, Queues
 from jobimporter.redis_server import EmbeddedRedis
-from jobimporter.scheduler import install_schedule, process_tick
+from jobimporter.scheduler import process_tick, run_schedule
 from jobimporter.store import create_store
 from jobimporter.worker import WorkerPool, WorkerSettings
 
@@ -45,7 +46,7 @@ def worker_settings(settings: Settings) -> WorkerSettings:
 
 class Runtime:
     """Everything one process needs. ``workers=True`` also takes feed and batch jobs in this process;
-    ``schedule=True`` installs the cron job scheduler and takes its ticks (each tick starts a run)."""
+    ``schedule=True`` adds the cron's tick at each slot and takes the ticks (each starts a run)."""
 
     def __init__(self, settings: Settings, *, workers: bool = True, schedule: bool = False) -> None:
         self.settings = settings
@@ -106,9 +107,13 @@ class Runtime:
             history_retention_days=settings.history_retention_days,
         )
         if self.with_schedule:
-            await install_schedule(queues, settings.cron)
+            self._start_schedule(queues)
         if self.with_workers or self.with_schedule:
             self._start_workers()
+
+    def _start_schedule(self, queues: Queues) -> None:
+        task = asyncio.create_task(run_schedule(queues, self.settings.cron), name="cron")
+        self._stack.push_async_callback(_cancel, task)
 
     def _start_embedded_redis(self) -> str:
         server = EmbeddedRedis(self.settings.data_dir / "redis")
@@ -133,3 +138,11 @@ class Runtime:
         )
         self.pool.start()
         self._stack.push_async_callback(self.pool.aclose)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass

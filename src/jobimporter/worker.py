@@ -92,6 +92,9 @@ class WorkerPool:
             "stalledInterval": self.settings.stalled_interval_ms,
             "maxStalledCount": 2,
             "runRetryDelay": 1000,  # after a lost Redis connection, try again in 1 s (BullMQ: 15 s)
+            # An idle worker blocks at most 1 s (BullMQ: 5 s) before it looks again, so delayed jobs
+            # (politeness waits, backoffs, cron ticks) start within a second of their time.
+            "drainDelay": 1,
             "settings": {"backoffStrategy": _retry_after_backoff(policy)},
         }
 

@@ -108,24 +108,33 @@ def test_import_that_cannot_run_exits_1_with_one_line(tmp_path: Path, feeds: Any
     assert done.stderr.startswith("jobimporter: store:") and done.stderr.count("\n") == 1
 
 
-def test_run_installs_one_cron_schedule_and_stops_on_sigterm(tmp_path: Path, redis_url: str) -> None:
-    env = cli_env(tmp_path / "data", REDIS_URL=redis_url, JOBIMPORTER_CRON="*/5 * * * *")
+def test_two_run_services_fire_the_cron_once_per_slot_and_stop_on_sigterm(
+    tmp_path: Path, redis_url: str, feeds: Any
+) -> None:
+    feeds.route("/a", body=render_feed(load_real_jobs()[:2], title="a", link="https://jobicy.com"))
+    sources = write_sources(tmp_path / "feeds.toml", feeds, ["a"])
+    env = cli_env(
+        tmp_path / "data", REDIS_URL=redis_url, JOBIMPORTER_CRON="* * * * * *", JOBIMPORTER_PORT="0",
+        JOBIMPORTER_SOURCES=str(sources),
+    )  # fmt: skip
     services = [
         subprocess.Popen([*JOBIMPORTER, "run"], env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)
     ]
     try:
-        client = redis.Redis.from_url(redis_url, decode_responses=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not client.keys("bull:jobimporter-schedule:repeat*"):
-            time.sleep(0.2)
-        schedulers = client.zrange("bull:jobimporter-schedule:repeat", 0, -1)
-        assert schedulers == ["import-all-feeds"]  # two services, one schedule
-        time.sleep(1.0)
+        time.sleep(6)
     finally:
         for service in services:
             service.send_signal(signal.SIGTERM)
         codes = [service.wait(timeout=30) for service in services]
     assert codes == [0, 0], [s.stderr.read() if s.stderr else "" for s in services]
+
+    runs = json.loads(jobimporter(["history", "--json", "--limit", "100"], env).stdout)
+    slots = sorted(run["started_at"][:19] for run in runs if run["trigger"] == "cron")  # to the second
+    assert len(slots) >= 2 and len(set(slots)) == len(slots), slots  # every second, never twice a second
+    ticks = redis.Redis.from_url(redis_url, decode_responses=True).zrange(
+        "bull:jobimporter-schedule:completed", 0, -1
+    )
+    assert len(ticks) == len(slots) and all(t.startswith("tick-") for t in ticks)
 
 
 def _answers(socket_path: Path) -> bool:
