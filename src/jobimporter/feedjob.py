@@ -139,9 +139,12 @@ async def _fetch_and_fan_out(
 
 
 async def _wait_for_host(ctx: ImportContext, job: Any, token: str, data: FeedJobData) -> None:
-    """Take the host's politeness slot, or step aside (delayed, no attempt used) until it is free."""
-    wait_ms = await ctx.limiter.acquire(publisher_host(data.url))
-    if wait_ms == 0:
+    """Take the host's next politeness slot and wait for it in place when it is near (keeping this
+    job's place, hence priority order); when it is far, step aside (delayed, no attempt used) so the
+    worker slot serves other hosts meanwhile, and ask again then."""
+    reserved, wait_ms = await ctx.limiter.acquire(publisher_host(data.url))
+    if reserved:
+        await asyncio.sleep(wait_ms / 1000)
         return
     await job.moveToDelayed(round(time.time() * 1000) + wait_ms + random.randint(0, 50), token)
     raise DelayedError()
