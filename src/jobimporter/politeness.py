@@ -63,7 +63,9 @@ class HostLimiter:
     async def acquire(self, host: str) -> tuple[bool, int]:
         if self.interval_ms == 0:
             return True, 0
-        answer = int(await self._acquire(keys=[self._prefix + host], args=[self.interval_ms, self.max_sleep_ms]))
+        answer = int(
+            await self._acquire(keys=[self._prefix + host], args=[self.interval_ms, self.max_sleep_ms])
+        )
         return answer >= 0, abs(answer)
 
     async def hold_back(self, host: str, seconds: float) -> None:
