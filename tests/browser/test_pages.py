@@ -4,6 +4,7 @@ feeds are added, paused and prioritised from the UI with the admin token."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -137,11 +138,17 @@ def test_every_page_renders_on_a_laptop_and_at_phone_width(
     page.get_by_role("searchbox", name="Search").fill(title)
     expect(page.locator("table.jobs tbody a").first).to_have_text(title)
 
+    # The run closes inside the feed job, a moment before BullMQ files the failed job as a dead letter.
+    deadline = time.monotonic() + 20
+    while dashboard.api("GET", "/api/failed")["total"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert dashboard.api("GET", "/api/failed")["total"] == 2
+
     for width, label in ((1280, "laptop"), (390, "phone")):
         page.set_viewport_size({"width": width, "height": 900 if width > 400 else 844})
         for route, ready in pages.items():
             page.goto(f"{dashboard.url}/#/{route}")
-            expect(page.locator(ready).first).to_be_visible()
+            expect(page.locator(ready).first).to_be_visible(timeout=15_000)
             expect(page.locator("main h1")).to_be_visible()
             name = route.split("/")[0] + ("-detail" if "/" in route else "")
             screenshot(page, f"{label}-{name}")
