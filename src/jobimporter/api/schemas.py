@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from jobimporter.deadletters import DeadLetter
 from jobimporter.models import (
     EntryStatus,
     Feed,
@@ -20,7 +19,6 @@ from jobimporter.models import (
     ImportEntry,
     ImportRun,
     Priority,
-    RunStatus,
     Trigger,
 )
 from jobimporter.store.base import FeedHealth, StoredJob
@@ -187,72 +185,8 @@ class QueueOut(BaseModel):
     queues: dict[str, dict[str, int]]
 
 
-class LetterSummaryOut(BaseModel):
-    run_id: str | None
-    entry_id: str | None
-    feed_id: str | None
-    url: str | None
-    name: str | None
-    batch_no: int | None
-    items: int | None
-
-
-class DeadLetterOut(BaseModel):
-    id: str
-    queue: str
-    name: str
-    job_id: str
-    reason: str | None
-    attempts: int
-    failed_at: datetime | None
-    summary: LetterSummaryOut
-
-    @classmethod
-    def of(cls, letter: DeadLetter) -> DeadLetterOut:
-        summary = LetterSummaryOut.model_validate(letter.summary, from_attributes=True)
-        fields = {name: getattr(letter, name) for name in cls.model_fields if name != "summary"}
-        return cls(**fields, summary=summary)
-
-
 class Retried(BaseModel):
     retried: int
-
-
-class RunPointOut(BaseModel):
-    run_id: str
-    started_at: datetime
-    trigger: Trigger
-    status: RunStatus
-    new: int
-    updated: int
-    unchanged: int
-    failed: int
-    duration_s: float | None
-
-
-class FeedPointOut(BaseModel):
-    run_id: str
-    started_at: datetime
-    fetch_s: float | None
-    duration_s: float | None
-    new: int
-    updated: int
-    unchanged: int
-    failed: int
-    status: EntryStatus
-
-
-class FeedSeriesOut(BaseModel):
-    feed_id: str
-    name: str
-    points: list[FeedPointOut]
-
-
-class StatsOut(BaseModel):
-    """``runs`` oldest to newest; ``feeds`` ordered by name, each with a point per run it was in."""
-
-    runs: list[RunPointOut]
-    feeds: list[FeedSeriesOut]
 
 
 class Status(BaseModel):

@@ -14,7 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Literal, Self, TypedDict
+from typing import Any, Literal, Self
+
+# typing_extensions's TypedDict: pydantic (the API) can serve these as they are on Python 3.11.
+from typing_extensions import TypedDict
 
 from jobimporter.models import (
     BatchKey,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Response, status
 
 from jobimporter.api.deps import UNPROCESSABLE, AdminDep, DeadLettersDep, PagingDep
-from jobimporter.api.schemas import DeadLetterOut, ListPage, Retried
-from jobimporter.deadletters import DeadLetters
+from jobimporter.api.schemas import ListPage, Retried
+from jobimporter.deadletters import DeadLetter, DeadLetters
 
 router = APIRouter(prefix="/api/failed", tags=["failed"])
 
@@ -17,15 +17,15 @@ def _check_queue(letters: DeadLetters, queue: str | None) -> None:
         raise HTTPException(UNPROCESSABLE, f"queue must be one of: {names}")
 
 
-@router.get("", response_model=ListPage[DeadLetterOut])
+@router.get("", response_model=ListPage[DeadLetter])
 async def list_failed(
     letters: DeadLettersDep, paging: PagingDep, queue: str | None = None
-) -> ListPage[DeadLetterOut]:
+) -> ListPage[DeadLetter]:
     """Queue by queue (feeds, batches, schedule), newest failure first within each."""
     _check_queue(letters, queue)
     found = await letters.letters(queue, offset=paging.offset, limit=paging.page_size)
-    return ListPage[DeadLetterOut](
-        items=[DeadLetterOut.of(letter) for letter in found],
+    return ListPage[DeadLetter](
+        items=found,
         total=await letters.count(queue),
         page=paging.page,
         page_size=paging.page_size,
@@ -39,9 +39,9 @@ async def retry_all(letters: DeadLettersDep, _: AdminDep, queue: str | None = No
     return Retried(retried=await letters.retry_all(queue))
 
 
-@router.get("/{letter_id}", response_model=DeadLetterOut)
-async def get_failed(letter_id: str, letters: DeadLettersDep) -> DeadLetterOut:
-    return DeadLetterOut.of(await letters.get(letter_id))
+@router.get("/{letter_id}", response_model=DeadLetter)
+async def get_failed(letter_id: str, letters: DeadLettersDep) -> DeadLetter:
+    return await letters.get(letter_id)
 
 
 @router.post("/{letter_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=Retried)
