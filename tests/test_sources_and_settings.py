@@ -36,12 +36,17 @@ def test_a_sources_file_with_every_option(tmp_path: Path) -> None:
     path.write_text(
         '[[feeds]]\nname = "A"\nurl = "https://a.example/feed"\n\n'
         '[[feeds]]\nname = "B"\nurl = "https://b.example/api"\nformat = "jobicy-json"\nenabled = false\n'
-        'priority = "high"\n',
+        'priority = "high"\ncron = "0 */6 * * *"\n',
         encoding="utf-8",
     )
     a, b = load_sources(path)
-    assert (a.format, a.enabled, a.priority) == (FeedFormat.AUTO, True, Priority.NORMAL)
-    assert (b.format, b.enabled, b.priority) == (FeedFormat.JOBICY_JSON, False, Priority.HIGH)
+    assert (a.format, a.enabled, a.priority, a.cron) == (FeedFormat.AUTO, True, Priority.NORMAL, None)
+    assert (b.format, b.enabled, b.priority, b.cron) == (
+        FeedFormat.JOBICY_JSON,
+        False,
+        Priority.HIGH,
+        "0 */6 * * *",
+    )
 
 
 @pytest.mark.parametrize(
@@ -52,6 +57,10 @@ def test_a_sources_file_with_every_option(tmp_path: Path) -> None:
         ('[[feeds]]\nname = "x"\nurl = "ftp://x"', "url"),
         ('[[feeds]]\nname = "x"\nurl = "https://x"\nformat = "csv"', "format"),
         ('[[feeds]]\nname = "x"\nurl = "https://x"\ncolour = "red"', "colour"),
+        (
+            '[[feeds]]\nname = "x"\nurl = "https://x"\ncron = "hourly"',
+            "feed #1: cron: Value error, not a cron",
+        ),
         (
             '[[feeds]]\nname = "x"\nurl = "https://x"\n[[feeds]]\nname = "y"\nurl = "https://x"',
             "listed twice",

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from croniter import croniter
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobimporter import __version__
+from jobimporter.crons import valid_cron
 
 _PLACEHOLDER_SECRETS = frozenset({"changethis", "changeme", "secret", "password", "token"})
 
@@ -58,7 +58,13 @@ class Settings(BaseSettings):
         default=f"jobimporter/{__version__} (+https://github.com/jobimporter/jobimporter)",
         description="Sent with every feed request.",
     )
-    cron: str = Field(default="0 * * * *", description="When `run` imports all feeds (cron syntax, UTC).")
+    cron: str = Field(
+        default="0 * * * *",
+        description="When the scheduler imports the enabled feeds (cron syntax, UTC); a feed's own `cron` overrides it.",
+    )
+    schedule_refresh_s: float = Field(
+        default=60, gt=0, description="How often a scheduler re-reads the feeds' own crons from the store."
+    )
     seen_refresh_s: float = Field(
         default=86_400, ge=0, description="An unchanged job's last_seen is rewritten at most this often."
     )
@@ -100,10 +106,7 @@ class Settings(BaseSettings):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        # 5 fields, or 6 with seconds first (BullMQ's convention, e.g. "*/10 * * * * *").
-        if not croniter.is_valid(value, second_at_beginning=len(value.split()) == 6):
-            raise ValueError(f"not a cron expression: {value!r}")
-        return value
+        return valid_cron(value)
 
     @field_validator("database_url", "redis_url")
     @classmethod

@@ -27,3 +27,4 @@ class ImportContext:
     spool_dir: Path
     limiter: HostLimiter
     history_retention_days: int = 0  # 0: keep every run
+    cron: str = "0 * * * *"  # the scheduler's, for feeds without their own

@@ -11,9 +11,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from jobimporter.crons import valid_cron
 
 
 def utcnow() -> datetime:
@@ -49,6 +51,9 @@ class Priority(StrEnum):
     HIGH = "high"
 
 
+Cron = Annotated[str, AfterValidator(valid_cron)]
+
+
 class FeedSource(BaseModel):
     """One feed as configured (sources file or built-in defaults)."""
 
@@ -59,6 +64,7 @@ class FeedSource(BaseModel):
     format: FeedFormat = FeedFormat.AUTO
     enabled: bool = True
     priority: Priority = Priority.NORMAL
+    cron: Cron | None = None  # None: the scheduler's cron (JOBIMPORTER_CRON)
 
 
 class Feed(FeedSource):

@@ -19,6 +19,7 @@ from jobimporter.queue import JobPolicy, QueueNames, Queues
 from jobimporter.redis_server import EmbeddedRedis
 from jobimporter.scheduler import process_tick, run_schedule
 from jobimporter.store import create_store
+from jobimporter.store.base import JobStore
 from jobimporter.worker import WorkerPool, WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -105,14 +106,18 @@ class Runtime:
             spool_dir=self._spool_dir(),
             limiter=limiter,
             history_retention_days=settings.history_retention_days,
+            cron=settings.cron,
         )
         if self.with_schedule:
-            self._start_schedule(queues)
+            self._start_schedule(queues, store)
         if self.with_workers or self.with_schedule:
             self._start_workers()
 
-    def _start_schedule(self, queues: Queues) -> None:
-        task = asyncio.create_task(run_schedule(queues, self.settings.cron), name="cron")
+    def _start_schedule(self, queues: Queues, store: JobStore) -> None:
+        task = asyncio.create_task(
+            run_schedule(queues, store, self.settings.cron, refresh_s=self.settings.schedule_refresh_s),
+            name="cron",
+        )
         self._stack.push_async_callback(_cancel, task)
 
     def _start_embedded_redis(self) -> str:

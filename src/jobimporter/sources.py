@@ -8,6 +8,7 @@ A sources file is an array of tables::
     format = "auto"        # auto | rss | atom | jobicy-json
     enabled = true
     priority = "normal"    # normal | high
+    cron = "0 */6 * * *"   # optional: its own schedule instead of JOBIMPORTER_CRON
 """
 
 from __future__ import annotations

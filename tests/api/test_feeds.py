@@ -13,7 +13,7 @@ from .conftest import WORKERS, ImportFeeds, serve_jobs
 
 pytestmark = [pytest.mark.external_service]
 
-FEED_KEYS = {"id", "name", "url", "format", "enabled", "priority", "etag", "last_modified", "health"}
+FEED_KEYS = {"id", "name", "url", "format", "enabled", "priority", "cron", "etag", "last_modified", "health"}
 HEALTH_KEYS = {
     "last_status",
     "last_run_at",
@@ -85,6 +85,28 @@ async def test_a_bad_feed_is_422_naming_the_field(client: httpx.AsyncClient) -> 
     answer = await client.patch(f"/api/feeds/{feed['id']}", json={"url": "file:///etc/passwd"})
     assert answer.status_code == 422 and "body.url" in answer.json()["detail"]
     assert (await client.patch(f"/api/feeds/{feed['id']}", json={"priority": "urgent"})).status_code == 422
+    answer = await client.patch(f"/api/feeds/{feed['id']}", json={"cron": "every hour"})
+    assert answer.status_code == 422 and "not a cron expression" in answer.json()["detail"]
+    bad = await client.post(
+        "/api/feeds", json={"name": "y", "url": "https://y.example/", "cron": "61 * * * *"}
+    )
+    assert bad.status_code == 422 and "body.cron" in bad.json()["detail"]
+
+
+async def test_a_feed_gets_its_own_cron_and_gives_it_back(client: httpx.AsyncClient) -> None:
+    feed = (
+        await client.post(
+            "/api/feeds", json={"name": "x", "url": "https://x.example/", "cron": " 0  6 * * *"}
+        )
+    ).json()
+    assert feed["cron"] == "0 6 * * *"  # spacing normalized
+    kept = await client.patch(f"/api/feeds/{feed['id']}", json={"name": "x2", "cron": None})
+    assert kept.json()["cron"] == "0 6 * * *"  # null leaves it as it is
+    changed = await client.patch(f"/api/feeds/{feed['id']}", json={"cron": "*/10 * * * * *"})
+    assert changed.json()["cron"] == "*/10 * * * * *"
+    cleared = await client.patch(f"/api/feeds/{feed['id']}", json={"cron": ""})
+    assert cleared.status_code == 200 and cleared.json()["cron"] is None
+    assert (await client.get(f"/api/feeds/{feed['id']}")).json()["cron"] is None
 
 
 @WORKERS

@@ -77,7 +77,23 @@ def test_feeds_are_added_paused_and_prioritised_with_the_admin_token(
     row.get_by_role("button", name="Prioritise").click()
     expect(row).to_have_attribute("data-priority", "high")
     (stored,) = dashboard.api("GET", "/api/feeds")["items"]
-    assert (stored["enabled"], stored["priority"]) == (False, "high")
+    assert (stored["enabled"], stored["priority"], stored["cron"]) == (False, "high", None)
+    expect(row).to_contain_text("scheduler's schedule")
+
+    row.get_by_role("button", name="Edit").click()
+    page.get_by_label("Schedule (cron, UTC)").fill("every six hours")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#notice")).to_contain_text("not a cron expression")  # refused, said plainly
+    page.get_by_label("Schedule (cron, UTC)").fill("0 */6 * * *")
+    page.get_by_role("button", name="Save changes").click()
+    expect(row.locator("[data-cron]")).to_have_attribute("data-cron", "0 */6 * * *")
+    assert dashboard.api("GET", "/api/feeds")["items"][0]["cron"] == "0 */6 * * *"
+    row.get_by_role("button", name="Edit").click()
+    expect(page.get_by_label("Schedule (cron, UTC)")).to_have_value("0 */6 * * *")
+    page.get_by_label("Schedule (cron, UTC)").fill("")
+    page.get_by_role("button", name="Save changes").click()
+    expect(row).to_contain_text("scheduler's schedule")
+    assert dashboard.api("GET", "/api/feeds")["items"][0]["cron"] is None
 
     page.get_by_label("URL", exact=True).fill("ftp://example.com/feed")
     page.get_by_label("Name", exact=True).fill("Not http")

@@ -304,6 +304,19 @@ async def test_sync_feeds_adds_updates_and_keeps_ids_and_validators(store: JobSt
     assert len(await store.list_feeds()) == 3
 
 
+async def test_a_feed_keeps_its_own_cron_until_its_source_or_an_edit_drops_it(store: JobStore) -> None:
+    """``cron``: None means the scheduler's; the sources file decides it for the feeds it lists."""
+    (feed,) = await store.sync_feeds([source("A", "https://a.example/feed", cron="*/15 * * * *")])
+    assert feed.cron == "*/15 * * * *" and (await store.list_feeds(enabled_only=True))[0].cron == feed.cron
+    (again,) = await store.sync_feeds([source("A", "https://a.example/feed")])
+    assert (again.id, again.cron) == (feed.id, None)  # the file no longer sets one
+    assert (await store.update_feed(feed.id, {"cron": "0 6 * * *"})).cron == "0 6 * * *"
+    assert (await store.update_feed(feed.id, {"name": "A2"})).cron == "0 6 * * *"  # other edits keep it
+    assert (await store.update_feed(feed.id, {"cron": None})).cron is None
+    added = await store.add_feed(source("B", "https://b.example/feed", cron="*/5 * * * * *"))
+    assert (await store.get_feed(added.id)).cron == "*/5 * * * * *"
+
+
 async def test_sync_feeds_with_a_url_twice_keeps_one_feed(store: JobStore) -> None:
     feeds = await store.sync_feeds([source("X", "https://x.example/"), source("Y", "https://x.example/")])
     assert feeds[0].id == feeds[1].id

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,9 @@ import pytest
 
 from fixtures.wpjm import load_real_jobs, render_feed
 from jobimporter.config import Settings
-from jobimporter.models import ImportRun, RunStatus, Trigger, new_id, utcnow
+from jobimporter.models import FeedSource, ImportRun, RunStatus, Trigger, new_id, utcnow
 from jobimporter.runtime import Runtime
-from jobimporter.scheduler import process_tick
+from jobimporter.scheduler import run_tick
 from jobimporter.store import create_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.external_service]
@@ -80,7 +80,58 @@ async def test_each_cron_tick_applies_the_history_retention(tmp_path: Path, redi
         await rt.ctx.store.create_run(old)
         await rt.ctx.store.finalize_run_if_done(old.run_id, utcnow() - timedelta(days=40))
 
-        result = await process_tick(rt.ctx, None, "")
+        await rt.ctx.store.sync_feeds([FeedSource(name="f", url="https://f.example/feed")])
+
+        result = await run_tick(rt.ctx, datetime(2026, 11, 23, 10, 0, tzinfo=UTC))  # an hourly slot
 
         kept = [r.run_id for r in await rt.ctx.store.list_runs(limit=10)]
-    assert result["runs_pruned"] == 1 and kept == [result["run_id"]]
+    assert result["runs_pruned"] == 1 and kept == [result["run_id"]] and result["feeds"] == 1
+
+
+def seconds_of(slot: datetime) -> int:
+    return round(slot.timestamp())
+
+
+async def test_a_feed_on_its_own_cron_runs_at_its_slots_and_an_edit_takes_effect(
+    tmp_path: Path, redis_url: str, feeds: Any
+) -> None:
+    """Feed "own" has its own cron (every 2 s), feed "later" the scheduler's (yearly) until the API
+    gives it one (every 3 s): every slot of either gets one tick whose run holds exactly the feeds due."""
+    jobs = load_real_jobs()
+    feeds.route("/own", body=render_feed(jobs[:2], title="own", link="https://jobicy.com"))
+    feeds.route("/later", body=render_feed(jobs[2:4], title="later", link="https://jobicy.com"))
+    settings = Settings(
+        data_dir=tmp_path / "data", redis_url=redis_url, database_url=f"sqlite:///{tmp_path / 'j.db'}",
+        cron="0 0 1 1 *", schedule_refresh_s=0.3, host_interval_s=0,
+    )  # fmt: skip
+    async with Runtime(settings, workers=True, schedule=True) as rt:
+        store = rt.ctx.store
+        _, later = await store.sync_feeds(
+            [
+                FeedSource(name="own", url=feeds.url("/own"), cron="*/2 * * * * *"),
+                FeedSource(name="later", url=feeds.url("/later")),
+            ]
+        )
+        await asyncio.sleep(5)
+        edited = time.time()
+        await store.update_feed(later.id, {"cron": "*/3 * * * * *"})
+        await asyncio.sleep(7)
+        stopped = time.time()
+        ticks = await rt.ctx.queues.schedule.getJobs(["completed"])
+        names = {t.data["slot"]: await run_feed_names(store, t.returnvalue["run_id"]) for t in ticks}
+
+    slots = {seconds_of(datetime.fromisoformat(slot)): feed_names for slot, feed_names in names.items()}
+    assert slots and all(second % 2 == 0 or second % 3 == 0 for second in slots), sorted(slots)
+    before = [second for second in slots if second < edited - 0.5]
+    assert before and all(slots[second] == ["own"] for second in before)
+    settled = range(int(edited) + 2, int(stopped) - 1)  # the edit seen, every tick taken
+    due = {
+        second: sorted(n for n, step in (("later", 3), ("own", 2)) if second % step == 0)
+        for second in settled
+    }
+    assert {second: slots.get(second) for second in due if due[second]} == {s: n for s, n in due.items() if n}
+    assert any("later" in feed_names for feed_names in slots.values())
+
+
+async def run_feed_names(store: Any, run_id: str) -> list[str]:
+    return sorted(entry.name for entry in (await store.get_run(run_id)).feeds)

@@ -7,12 +7,13 @@ Run and entry objects subclass the domain models, so they have exactly the field
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from jobimporter.models import (
+    Cron,
     EntryStatus,
     Feed,
     FeedFormat,
@@ -21,7 +22,7 @@ from jobimporter.models import (
     Priority,
     Trigger,
 )
-from jobimporter.store.base import FeedHealth, StoredJob
+from jobimporter.store.base import FeedChanges, FeedHealth, StoredJob
 
 T = TypeVar("T")
 
@@ -117,10 +118,12 @@ class FeedCreate(BaseModel):
     format: FeedFormat = FeedFormat.AUTO
     enabled: bool = True
     priority: Priority = Priority.NORMAL
+    cron: Cron | None = None
 
 
 class FeedUpdate(BaseModel):
-    """Any of the fields; one sent as null is left as it is."""
+    """Any of the fields; one sent as null is left as it is. ``cron: ""`` returns the feed to the
+    scheduler's cron."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -129,6 +132,13 @@ class FeedUpdate(BaseModel):
     format: FeedFormat | None = None
     enabled: bool | None = None
     priority: Priority | None = None
+    cron: Cron | Literal[""] | None = None
+
+    def changes(self) -> FeedChanges:
+        changes: dict[str, Any] = self.model_dump(exclude_unset=True, exclude_none=True)
+        if changes.get("cron") == "":
+            changes["cron"] = None
+        return cast(FeedChanges, changes)  # the fields are FeedChanges' own, validated above
 
 
 # ---------------------------------------------------------------- jobs

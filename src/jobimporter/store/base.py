@@ -59,6 +59,7 @@ class FeedChanges(TypedDict, total=False):
     format: FeedFormat
     enabled: bool
     priority: Priority
+    cron: str | None  # None: back to the scheduler's cron
 
 
 @dataclass(frozen=True, slots=True)

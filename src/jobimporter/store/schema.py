@@ -72,6 +72,7 @@ feeds = sa.Table(
     sa.Column("format", sa.String(32), nullable=False),
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("cron", sa.String(255)),  # NULL: the scheduler's cron
     sa.Column("etag", sa.Text),
     sa.Column("last_modified", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),

@@ -18,7 +18,13 @@ from jobimporter.store.base import FeedChanges
 from jobimporter.store.schema import feeds
 from jobimporter.store.sql_engine import Capabilities
 
-_SYNCED = ("name", "format", "enabled", "priority")  # what the sources file decides; id and validators stay
+_SYNCED = (
+    "name",
+    "format",
+    "enabled",
+    "priority",
+    "cron",
+)  # what the sources file decides; id and validators stay
 
 
 def _feed(row: Row[Any]) -> Feed:
@@ -33,6 +39,7 @@ def _source_row(source: FeedSource, now: datetime) -> dict[str, Any]:
         "format": source.format.value,
         "enabled": source.enabled,
         "priority": source.priority.value,
+        "cron": source.cron,
         "created_at": now,
     }
 

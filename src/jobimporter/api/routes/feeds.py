@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response, status
 from jobimporter.api.deps import AdminDep, PagingDep, StoreDep
 from jobimporter.api.schemas import FeedCreate, FeedOut, FeedUpdate, ListPage
 from jobimporter.models import Feed, FeedSource
-from jobimporter.store.base import FeedChanges, JobStore
+from jobimporter.store.base import JobStore
 
 router = APIRouter(prefix="/api/feeds", tags=["feeds"])
 
@@ -45,9 +45,8 @@ async def get_feed(feed_id: str, store: StoreDep) -> FeedOut:
 
 @router.patch("/{feed_id}", response_model=FeedOut)
 async def update_feed(feed_id: str, body: FeedUpdate, store: StoreDep, _: AdminDep) -> FeedOut:
-    """Change any of name, url, format, enabled, priority; 409 if another feed has the new URL."""
-    changes = FeedChanges(**body.model_dump(exclude_unset=True, exclude_none=True))  # type: ignore[typeddict-item]
-    return await _with_health(store, await store.update_feed(feed_id, changes))
+    """Change any of name, url, format, enabled, priority, cron; 409 if another feed has the new URL."""
+    return await _with_health(store, await store.update_feed(feed_id, body.changes()))
 
 
 @router.delete("/{feed_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)

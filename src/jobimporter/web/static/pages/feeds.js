@@ -53,13 +53,14 @@ function feedForm(onSaved) {
   const url = h("input", { name: "url", type: "url", required: true, placeholder: "https://…", autocomplete: "off" });
   const format = select("format", FORMATS.map((f) => [f, f]), "auto");
   const priority = select("priority", [["normal", "normal"], ["high", "high"]], "normal");
+  const cron = h("input", { name: "cron", autocomplete: "off", spellcheck: false, placeholder: "the scheduler's", title: "Cron, UTC: 5 fields, or 6 with seconds first. Empty: the scheduler's cron." });
   const enabled = h("input", { name: "enabled", type: "checkbox", checked: true });
   const legend = h("legend", {}, "Add a feed");
   const submit = h("button", { type: "submit", class: "primary" }, "Add feed");
   const cancel = h("button", { type: "button", hidden: true }, "Cancel");
   const el = h("form", { class: "feed-form" }, h("fieldset", {}, legend,
     field("Name", name), field("URL", url), field("Format", format), field("Priority", priority),
-    h("div", { class: "field check" }, h("label", {}, enabled, " Enabled")), submit, cancel));
+    field("Schedule (cron, UTC)", cron), h("div", { class: "field check" }, h("label", {}, enabled, " Enabled")), submit, cancel));
 
   const reset = () => {
     editing = null;
@@ -72,6 +73,8 @@ function feedForm(onSaved) {
   el.addEventListener("submit", async (event) => {
     event.preventDefault();
     const body = { name: name.value.trim(), url: url.value.trim(), format: format.value, priority: priority.value, enabled: enabled.checked };
+    // Empty: the scheduler's cron (a PATCH says so with "", a POST by leaving it out).
+    body.cron = cron.value.trim() || (editing ? "" : null);
     const path = editing ? `/api/feeds/${encodeURIComponent(editing.id)}` : "/api/feeds";
     const saved = await attempt(() => api(path, { method: editing ? "PATCH" : "POST", body }));
     if (!saved) return;
@@ -85,6 +88,7 @@ function feedForm(onSaved) {
     url.value = feed.url;
     format.value = feed.format;
     priority.value = feed.priority;
+    cron.value = feed.cron || "";
     enabled.checked = feed.enabled;
     legend.textContent = `Edit ${feed.name}`;
     submit.textContent = "Save changes";
@@ -103,7 +107,8 @@ function feedTable(feeds, actions) {
       h("th", { scope: "row", class: "url" }, h("div", {}, feed.name), h("div", { class: "small" }, extLink(feed.url)),
         health.last_error ? h("div", { class: "small error-text" }, health.last_error) : null),
       h("td", {}, h("div", {}, feed.enabled ? "enabled" : h("span", { class: "badge s-paused" }, "paused")),
-        h("div", { class: "small" }, high ? h("strong", {}, "high priority") : "normal priority", ` · ${feed.format}`)),
+        h("div", { class: "small" }, high ? h("strong", {}, "high priority") : "normal priority", ` · ${feed.format}`),
+        h("div", { class: "small", dataset: { cron: feed.cron || "" } }, feed.cron ? h("span", {}, "own schedule ", h("code", {}, feed.cron)) : "scheduler's schedule")),
       h("td", {}, health.last_status ? badge(health.last_status) : "—", h("div", { class: "small" }, time(health.last_run_at, true))),
       h("td", {}, time(health.last_success_at, true)),
       h("td", { class: "num" }, percent(health.success_rate)),
