@@ -16,7 +16,8 @@ Retrying keeps the history exact:
   refused (``Conflict``): import the feed again instead.
 - a failed **schedule** tick: back to waiting.
 
-Discarding removes the job (a feed job with its batches); history is left as it is.
+Discarding removes the job (a feed job with its batches); history is left as it is, except that a
+feed job's entry still open (its job gave up while the database was away) is closed as failed.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from bullmq import FlowProducer, Job, Queue
 from redis.exceptions import RedisError
 
 from jobimporter.context import ImportContext
-from jobimporter.errors import Conflict, NotFound, QueueError
-from jobimporter.models import ImportEntry, utcnow
+from jobimporter.errors import Conflict, NotFound, QueueError, StoreError
+from jobimporter.models import EntryStatus, ImportEntry, utcnow
 from jobimporter.runs import finish_run_if_done, publish_entry
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,10 @@ def _redis_errors(action: str) -> Iterator[None]:
         yield
     except RedisError as exc:
         raise QueueError(f"queue: {action} failed: {exc}") from exc
+    except TypeError as exc:  # how bullmq's scripts say a job's key is gone (removed meanwhile)
+        if "Missing key" not in str(exc):
+            raise
+        raise NotFound("job", action, stage="queue") from exc
 
 
 class DeadLetters:
@@ -153,7 +158,7 @@ class DeadLetters:
             try:
                 entry = await self.ctx.store.get_entry(str(entry_id))
                 url, name = entry.url, entry.name
-            except NotFound:
+            except StoreError:  # gone, or the database is away: listed without its feed's name
                 pass
         items = data.get("items")
         count = len(items) + len(data.get("known") or []) if isinstance(items, list) else None
@@ -171,11 +176,12 @@ class DeadLetters:
     # ------------------------------------------------------------ retry and discard
 
     async def retry(self, letter_id: str) -> int:
-        """Retry one dead letter (see the module docstring); returns 1."""
+        """Retry one dead letter (see the module docstring); returns how many went back (a feed job
+        takes its failed batches along)."""
         queue, job = await self._failed_job(letter_id)
-        await self._retry_job(queue, job)
-        log.info("dead letter %s retried", letter_id)
-        return 1
+        retried = await self._retry_job(queue, job)
+        log.info("dead letter %s retried (%d jobs)", letter_id, retried)
+        return retried
 
     async def retry_all(self, queue: str | None = None) -> int:
         """Retry every dead letter (feed jobs first, so their batches find them waiting); the count."""
@@ -185,36 +191,69 @@ class DeadLetters:
                 jobs = await q.getFailed(0, -1)
             for job in jobs:
                 try:
-                    await self._retry_job(q, job)
+                    retried += await self._retry_job(q, job)
                 except (NotFound, Conflict) as exc:  # gone or not retryable: the others still go
                     log.warning("dead letter %s:%s not retried: %s", q.name, job.id, exc)
-                    continue
-                retried += 1
         log.info("dead letters: %d retried", retried)
         return retried
 
     async def discard(self, letter_id: str) -> None:
-        """Remove one dead letter (a feed job with its batches)."""
-        _, job = await self._failed_job(letter_id)
+        """Remove one dead letter (a feed job with its batches). A feed job whose entry was left open
+        (the database was away when it gave up) closes it as failed, so its run can finish."""
+        queue, job = await self._failed_job(letter_id)
+        if queue.name == self.ctx.queues.names.feeds:
+            await self._close_discarded(job)
         with _redis_errors(f"discarding {letter_id}"):
             await job.remove()
         log.info("dead letter %s discarded", letter_id)
 
-    async def _retry_job(self, queue: Queue, job: Job) -> None:
+    async def _close_discarded(self, job: Job) -> None:
+        entry_id = str(job.data.get("entry_id") or "")
+        if not entry_id:
+            return
+        try:
+            entry = await self.ctx.store.get_entry(entry_id)
+        except NotFound:
+            return
+        if entry.status.is_final:
+            return
+        entry = await self.ctx.store.finalize_entry(
+            entry_id,
+            status=EntryStatus.FAILED,
+            finished_at=utcnow(),
+            error=f"dead letter discarded: {job.failedReason or 'no reason recorded'}",
+        )
+        await publish_entry(self.ctx, entry)
+        await finish_run_if_done(self.ctx, entry.run_id)
+
+    async def _retry_job(self, queue: Queue, job: Job) -> int:
         names = self.ctx.queues.names
         if queue.name == names.feeds:
-            await self._retry_feed_job(job)
-        elif queue.name == names.batches:
+            return await self._retry_feed_job(job)
+        if queue.name == names.batches:
             await self._retry_batch_job(job)
-        else:
-            with _redis_errors(f"retrying {queue.name}:{job.id}"):
-                await job.retry("failed", _RESET_ATTEMPTS)
+            return 1
+        with _redis_errors(f"retrying {queue.name}:{job.id}"):
+            await job.retry("failed", _RESET_ATTEMPTS)
+        return 1
 
-    async def _retry_feed_job(self, job: Job) -> None:
+    async def _retry_feed_job(self, job: Job) -> int:
+        """A feed job that died waiting for batches that died too (a long database outage) takes
+        them along: queued again as one flow, so it counts them once they have settled."""
         entry_id = str(job.data.get("entry_id") or "")
+        children = await self._failed_children(job)
         async with self._reopened(entry_id):
+            if children:
+                await self._requeue_as_flow(job, children)
+                return 1 + len(children)
             with _redis_errors(f"retrying feed job {job.id}"):
                 await job.retry("failed", _RESET_ATTEMPTS)
+            return 1
+
+    async def _failed_children(self, parent: Job) -> list[Job]:
+        with _redis_errors(f"listing the failed batches of {parent.id}"):
+            failed = await self.ctx.queues.batches.getFailed(0, -1)
+        return [job for job in failed if (job.parent or {}).get("id") == parent.id]
 
     async def _retry_batch_job(self, job: Job) -> None:
         parent = await self._parent_of(job)
@@ -224,10 +263,17 @@ class DeadLetters:
             with _redis_errors(f"retrying batch job {job.id}"):
                 await job.retry("failed", _RESET_ATTEMPTS)
             return
+        if state == "failed":
+            raise Conflict(
+                f"queue: the feed job {parent.id} of batch {job.id} failed too; retry it, it takes its "
+                "failed batches along"
+            )
         if state != "completed":
-            raise Conflict(f"queue: the feed job {parent.id} of batch {job.id} is {state}; retry it first")
+            raise Conflict(
+                f"queue: the feed job {parent.id} of batch {job.id} is {state}; retry it when it settles"
+            )
         async with self._reopened(str(job.data.get("entry_id") or "")):
-            await self._requeue_as_flow(parent, job)
+            await self._requeue_as_flow(parent, [job])
 
     async def _parent_of(self, job: Job) -> Job:
         parent_id = (job.parent or {}).get("id")
@@ -239,8 +285,8 @@ class DeadLetters:
             )
         return parent
 
-    async def _requeue_as_flow(self, parent: Job, child: Job) -> None:
-        """Queue the feed job and the batch again under their ids, the feed job waiting for the batch."""
+    async def _requeue_as_flow(self, parent: Job, children: list[Job]) -> None:
+        """Queue the feed job and the batches again under their ids, the feed job waiting for them."""
         names = self.ctx.queues.names
         flow = {
             "name": parent.name,
@@ -254,12 +300,14 @@ class DeadLetters:
                     "data": child.data,
                     "opts": _without_parent(child.opts, child.id),
                 }
+                for child in children
             ],
         }
         producer = FlowProducer({"connection": self._redis_url})
         try:
-            with _redis_errors(f"queueing batch {child.id} again"):
-                await child.remove()
+            with _redis_errors(f"queueing {len(children)} batches of {parent.id} again"):
+                for child in children:
+                    await child.remove()
                 await parent.remove()  # with its settled batches, whose results are in the store
                 await producer.add(flow)
         finally:

@@ -80,7 +80,7 @@ async def test_readyz_is_503_when_the_database_is_unreachable(
                     answer = await client.get("/readyz")
                     assert answer.status_code == 503
                     assert answer.json()["redis"] == "ok"
-                    assert answer.json()["database"].startswith("store: ping failed")
+                    assert answer.json()["database"].startswith("store: database unreachable (ping)")
                     assert (await client.get("/healthz")).status_code == 200
                     runs = await client.get("/api/runs")
                     assert runs.status_code == 503 and runs.json()["detail"].startswith("store:")

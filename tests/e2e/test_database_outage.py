@@ -12,7 +12,8 @@ import pytest
 
 from fixtures.wpjm import nine_feeds
 from jobimporter.config import Settings
-from jobimporter.events import EntryChanged
+from jobimporter.deadletters import DeadLetters
+from jobimporter.events import BatchProcessed, EntryChanged
 from jobimporter.models import EntryStatus, FeedSource, RunStatus, Trigger
 from jobimporter.runs import start_run, wait_for_run
 from jobimporter.runtime import Runtime
@@ -71,4 +72,90 @@ async def test_a_database_outage_mid_run_backs_off_and_completes(
             entry.total_fetched
             == entry.new + entry.updated + entry.unchanged
             == nine_feeds()[path].count(b"<item>")
+        )
+
+
+async def first_batch(rt: Runtime, after: str, flag: asyncio.Event) -> None:
+    async for _, event in rt.ctx.events.subscribe(after, block_ms=200):
+        if isinstance(event, BatchProcessed):
+            flag.set()
+            return
+
+
+async def settled(rt: Runtime) -> None:
+    """Until no job of the run is waiting, delayed, active or waiting for children."""
+    busy = ("waiting", "active", "delayed", "prioritized", "waiting-children")
+    for _ in range(600):
+        counts = await rt.ctx.queues.counts()
+        if not any(c[state] for c in counts.values() for state in busy):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"jobs still under way: {counts}")
+
+
+@pytest.mark.parametrize("when", ["downloading", "batching"])
+async def test_an_outage_longer_than_the_retries_ends_in_dead_letters_and_a_retry_completes(
+    tmp_path: Path, redis_url: str, feeds: Any, own_postgres: Any, when: str
+) -> None:
+    """The database stays away past every attempt: each job lands in the dead letters with the
+    database's reason, nothing is counted; once it is back, retrying them completes the run exactly."""
+    settings = Settings(
+        data_dir=tmp_path / "data", redis_url=redis_url, database_url=str(own_postgres.get_uri()),
+        batch_size=4, concurrency=3, host_interval_s=0, attempts=2, backoff_ms=100,
+        lock_duration_ms=3000, stalled_interval_ms=1000,
+    )  # fmt: skip
+    bodies = dict(list(nine_feeds().items())[:4])
+    sources = []
+    for path, body in bodies.items():
+        feeds.route(path, body=body, delay_s=0.5)
+        sources.append(FeedSource(name=path, url=feeds.url(path)))
+    async with Runtime(settings, workers=True) as rt:
+        rows = await rt.ctx.store.sync_feeds(sources)
+        batching = asyncio.Event()
+        follow = asyncio.create_task(first_batch(rt, await rt.ctx.events.last_id(), batching))
+        run = await start_run(rt.ctx, rows, Trigger.CLI)
+        if when == "batching":  # the first batch is stored, the others are in flight
+            await asyncio.wait_for(batching.wait(), 30)
+        await asyncio.to_thread(own_postgres._cleanup)
+        follow.cancel()
+        await settled(rt)
+        letters = DeadLetters(rt.ctx, rt.redis_url)
+        dead = await letters.letters()
+        await asyncio.to_thread(own_postgres.ensure_postgres_running)
+
+        assert dead, "every attempt failed, so the jobs must be dead letters"
+        for letter in dead:
+            assert letter.attempts == 2 and letter.reason, letter
+            assert "database" in letter.reason.lower(), letter.reason
+        stuck = await rt.ctx.store.get_run(run.run_id)
+        assert stuck.status is RunStatus.RUNNING  # nothing closed while the database was away
+
+        after = await rt.ctx.events.last_id()
+        discarded = None
+        if when == "downloading":  # one feed is given up on: its entry closes, failed, with the reason
+            discarded = next(d for d in dead if d.queue == rt.ctx.queues.names.feeds)
+            await letters.discard(discarded.id)
+        assert await letters.retry_all() == len(dead) - (discarded is not None)
+        done = await asyncio.wait_for(wait_for_run(rt.ctx, run.run_id, after), 60)
+        distinct = await rt.ctx.store.count_jobs()
+        assert await letters.count() == 0
+
+    imported = [e for e in done.feeds if discarded is None or e.id != discarded.summary.entry_id]
+    assert sum(e.new for e in imported) == distinct
+    if discarded is not None:
+        (closed,) = [e for e in done.feeds if e.id == discarded.summary.entry_id]
+        assert (
+            closed.status is EntryStatus.FAILED
+            and closed.error == f"dead letter discarded: {discarded.reason}"
+        )
+        assert done.status is RunStatus.PARTIAL
+    else:
+        assert done.status is RunStatus.COMPLETED, [(e.name, e.status, e.error) for e in done.feeds]
+    for entry in imported:
+        path = "/" + entry.url.split("/", 3)[3]
+        assert entry.status is EntryStatus.COMPLETED and entry.failed == 0
+        assert (
+            entry.total_fetched
+            == entry.new + entry.updated + entry.unchanged
+            == bodies[path].count(b"<item>")
         )

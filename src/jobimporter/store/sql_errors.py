@@ -35,6 +35,7 @@ class UnstorableValue(ValueError):
 # shutting down or out of resources.
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03"})
 _TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "53"})
+_SHUTDOWN_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})  # admin/crash shutdown, cannot connect now
 # The data itself is at fault: data exception, integrity violation, program limit (e.g. an index
 # row too large). These fail one record, never the batch.
 _RECORD_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
@@ -96,6 +97,22 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether the database could not be reached at all (down, restarting, connection lost), as
+    opposed to refusing one statement: the reason then says so in plain words."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    code = sqlstate(exc)
+    if code is not None:
+        return code[:2] == "08" or code in _SHUTDOWN_SQLSTATES
+    for item in _chain(exc):
+        if isinstance(item, OSError) and not isinstance(item, TimeoutError):
+            return True
+        if isinstance(item, asyncpg.InterfaceError) and "closed" in str(item):
+            return True
+    return False
+
+
 def is_record_error(exc: BaseException) -> bool:
     """Whether the failure is caused by a value in the data (so one record can fail alone)."""
     if is_transient(exc):
@@ -117,4 +134,8 @@ def translated(action: str) -> Iterator[None]:
     except StoreError:
         raise
     except DRIVER_ERRORS as exc:
+        if is_unreachable(exc):
+            raise StoreError(
+                f"store: database unreachable ({action}): {reason(exc)}", transient=True
+            ) from exc
         raise StoreError(f"store: {action} failed: {reason(exc)}", transient=is_transient(exc)) from exc
