@@ -9,6 +9,7 @@ import httpx
 
 from jobimporter.events import EventBus
 from jobimporter.fetch import FetchLimits
+from jobimporter.locks import Locks
 from jobimporter.politeness import HostLimiter
 from jobimporter.queue import JobPolicy, Queues
 from jobimporter.store.base import JobStore
@@ -26,5 +27,6 @@ class ImportContext:
     seen_refresh_s: float
     spool_dir: Path
     limiter: HostLimiter
+    locks: Locks
     history_retention_days: int = 0  # 0: keep every run
     cron: str = "0 * * * *"  # the scheduler's, for feeds without their own

@@ -20,13 +20,17 @@ async def start_run(ctx: ImportContext, feeds: Sequence[Feed], trigger: Trigger)
 
     The run is stored before anything is queued, so a worker never meets an entry it cannot find. A
     feed whose previous import is still under way gets a ``skipped`` entry instead of a second,
-    concurrent fetch: the slot is recorded, not lost.
+    concurrent fetch: the slot is recorded, not lost. Looking for busy feeds and storing the run is
+    one critical section across processes, so two runs started at once (two manual triggers, a
+    trigger and a cron tick) cannot both take the same feed.
     """
-    run_id, now = new_id("run"), utcnow()
-    busy = await ctx.store.busy_feeds([f.id for f in feeds])
-    entries = [_entry(run_id, feed, busy.get(feed.id), now) for feed in feeds]
-    run = ImportRun(run_id=run_id, trigger=trigger, started_at=now, feeds=entries)
-    await ctx.store.create_run(run)
+    run_id = new_id("run")
+    async with ctx.locks.held("start-run"):
+        now = utcnow()
+        busy = await ctx.store.busy_feeds([f.id for f in feeds])
+        entries = [_entry(run_id, feed, busy.get(feed.id), now) for feed in feeds]
+        run = ImportRun(run_id=run_id, trigger=trigger, started_at=now, feeds=entries)
+        await ctx.store.create_run(run)
     await ctx.events.publish(RunStarted(run_id=run_id, trigger=trigger.value, feeds=len(entries)))
     jobs = [
         feed_job(e, f, ctx) for e, f in zip(entries, feeds, strict=True) if e.status is EntryStatus.QUEUED

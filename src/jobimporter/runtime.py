@@ -14,6 +14,7 @@ from jobimporter.config import Settings
 from jobimporter.context import ImportContext
 from jobimporter.events import EventBus
 from jobimporter.fetch import FetchLimits, make_client
+from jobimporter.locks import Locks
 from jobimporter.politeness import HostLimiter
 from jobimporter.queue import JobPolicy, QueueNames, Queues
 from jobimporter.redis_server import EmbeddedRedis
@@ -89,6 +90,8 @@ class Runtime:
             self.redis_url, prefix=settings.queue_prefix, interval_s=settings.host_interval_s
         )
         self._stack.push_async_callback(limiter.aclose)
+        locks = Locks(self.redis_url, prefix=settings.queue_prefix)
+        self._stack.push_async_callback(locks.aclose)
         self.ctx = ImportContext(
             store=store,
             queues=queues,
@@ -105,6 +108,7 @@ class Runtime:
             seen_refresh_s=settings.seen_refresh_s,
             spool_dir=self._spool_dir(),
             limiter=limiter,
+            locks=locks,
             history_retention_days=settings.history_retention_days,
             cron=settings.cron,
         )

@@ -89,3 +89,28 @@ async def test_a_429_holds_the_whole_host_back_for_its_retry_after(
     later = [r.at - first.at for r in feeds.requests if r is not first]
     early = [gap for gap in later if 0.2 < gap < 1.9]
     assert not early, f"requests reached the host during its Retry-After: {later}"
+
+
+async def test_runs_started_at_once_from_two_processes_never_take_the_same_feed(
+    tmp_path: Path, redis_url: str, pg_database_url: str
+) -> None:
+    """Two manual triggers (and a cron tick) at the same moment, from two processes' runtimes: each
+    feed is queued in exactly one run and skipped, with the reason, in the others."""
+    settings = settings_for(tmp_path, redis_url, database_url=pg_database_url)
+    sources = [FeedSource(name=f"f{i}", url=f"https://f{i}.example/feed") for i in range(5)]
+    async with Runtime(settings, workers=False) as one, Runtime(settings, workers=False) as two:
+        feed_rows = await one.ctx.store.sync_feeds(sources)
+        runs = await asyncio.gather(
+            start_run(one.ctx, feed_rows, Trigger.MANUAL),
+            start_run(two.ctx, feed_rows, Trigger.MANUAL),
+            start_run(two.ctx, feed_rows, Trigger.CRON),
+        )
+        stored = [await one.ctx.store.get_run(run.run_id) for run in runs]
+        queued = await one.ctx.queues.feeds.getJobCounts("waiting", "prioritized")
+
+    for feed in feed_rows:
+        statuses = sorted(e.status.value for run in stored for e in run.feeds if e.feed_id == feed.id)
+        assert statuses == ["queued", "skipped", "skipped"], (feed.name, statuses)
+    skipped = [e for run in stored for e in run.feeds if e.status is EntryStatus.SKIPPED]
+    assert all(e.error and "still in progress" in e.error for e in skipped)
+    assert sum(int(count) for count in queued.values()) == len(feed_rows)  # one feed job per feed

@@ -1,0 +1,43 @@
+"""Short critical sections shared by every process on one Redis: redis-py's ``Lock`` (a key holding a
+random token, with a time-to-live so a crashed holder cannot keep it)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from redis.exceptions import LockError, RedisError
+
+from jobimporter.errors import QueueError
+
+log = logging.getLogger(__name__)
+
+
+class Locks:
+    def __init__(self, redis_url: str, *, prefix: str = "jobimporter") -> None:
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(redis_url)
+        self._prefix = prefix
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+    @asynccontextmanager
+    async def held(self, name: str, *, ttl_s: float = 60.0, wait_s: float = 60.0) -> AsyncIterator[None]:
+        """Run the body holding ``name``: waits up to ``wait_s`` for it (``QueueError`` after that, or
+        when Redis is unreachable); the holder keeps it at most ``ttl_s``."""
+        lock = self._redis.lock(f"{self._prefix}:lock:{name}", timeout=ttl_s, blocking_timeout=wait_s)
+        try:
+            acquired = await lock.acquire()
+        except RedisError as exc:
+            raise QueueError(f"queue: could not take the lock {name!r}: {exc}") from exc
+        if not acquired:
+            raise QueueError(f"queue: the lock {name!r} was held by another process for {wait_s:g} s")
+        try:
+            yield
+        finally:
+            try:
+                await lock.release()
+            except (LockError, RedisError) as exc:  # it lapsed or Redis left: the body's work stands
+                log.warning("lock %r not released cleanly: %s", name, exc)
