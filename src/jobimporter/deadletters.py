@@ -34,8 +34,8 @@ from redis.exceptions import RedisError
 
 from jobimporter.context import ImportContext
 from jobimporter.errors import Conflict, NotFound, QueueError, StoreError
-from jobimporter.models import EntryStatus, ImportEntry, utcnow
-from jobimporter.runs import finish_run_if_done, publish_entry
+from jobimporter.models import EntryStatus, ImportEntry
+from jobimporter.runs import close_entry, publish_entry
 
 log = logging.getLogger(__name__)
 
@@ -217,14 +217,8 @@ class DeadLetters:
             return
         if entry.status.is_final:
             return
-        entry = await self.ctx.store.finalize_entry(
-            entry_id,
-            status=EntryStatus.FAILED,
-            finished_at=utcnow(),
-            error=f"dead letter discarded: {job.failedReason or 'no reason recorded'}",
-        )
-        await publish_entry(self.ctx, entry)
-        await finish_run_if_done(self.ctx, entry.run_id)
+        reason = f"dead letter discarded: {job.failedReason or 'no reason recorded'}"
+        await close_entry(self.ctx, entry.run_id, entry_id, status=EntryStatus.FAILED, error=reason)
 
     async def _retry_job(self, queue: Queue, job: Job) -> int:
         names = self.ctx.queues.names
@@ -331,11 +325,10 @@ class DeadLetters:
     async def _close_again(self, before: ImportEntry) -> None:
         if not before.status.is_final:
             return
-        entry = await self.ctx.store.finalize_entry(
-            before.id, status=before.status, finished_at=before.finished_at or utcnow(), error=before.error
-        )
-        await publish_entry(self.ctx, entry)
-        await finish_run_if_done(self.ctx, entry.run_id)
+        await close_entry(
+            self.ctx, before.run_id, before.id,
+            status=before.status, finished_at=before.finished_at, error=before.error,
+        )  # fmt: skip
 
 
 def _without_parent(opts: dict[str, Any], job_id: str) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from jobimporter.models import (
 from jobimporter.normalize import Identity, identify, normalize
 from jobimporter.parse import parse_feed
 from jobimporter.queue import BATCH_JOB, batch_job_id, batch_job_options
-from jobimporter.runs import finish_run_if_done, publish_entry
+from jobimporter.runs import close_entry, publish_entry
 from jobimporter.sources import publisher_host
 
 log = logging.getLogger(__name__)
@@ -334,12 +334,9 @@ async def finalize(ctx: ImportContext, data: FeedJobData) -> dict[str, Any]:
     if missing and not error:
         error = f"{len(missing)} of {len(data.batch_sizes)} batches failed; their items are counted as failed"
     status = EntryStatus.FAILED if data.parse_error else EntryStatus.COMPLETED
-    entry = await ctx.store.finalize_entry(
-        data.entry_id, status=status, finished_at=utcnow(), error=error, missing_batches=missing
-    )
     if status is EntryStatus.COMPLETED and not missing:
         await ctx.store.save_feed_validators(data.feed_id, data.etag, data.last_modified)
-    await _announce(ctx, entry)
+    entry = await _close(ctx, data, status=status, error=error, missing_batches=missing)
     return {"status": entry.status.value, "new": entry.new, "updated": entry.updated, "failed": entry.failed}
 
 
@@ -354,10 +351,7 @@ async def _finish_not_modified(ctx: ImportContext, data: FeedJobData, result: Fe
     await ctx.store.update_entry(
         data.entry_id, {"http_status": result.status, "bytes": 0, "fetch_s": result.duration_s}
     )
-    entry = await ctx.store.finalize_entry(
-        data.entry_id, status=EntryStatus.NOT_MODIFIED, finished_at=utcnow()
-    )
-    await _announce(ctx, entry)
+    entry = await _close(ctx, data, status=EntryStatus.NOT_MODIFIED)
     return {"status": entry.status.value}
 
 
@@ -378,10 +372,7 @@ async def _fail_fetch(ctx: ImportContext, job: Any, data: FeedJobData, exc: Fetc
     else:
         reason = str(exc)
     await ctx.store.update_entry(data.entry_id, {"http_status": status})
-    entry = await ctx.store.finalize_entry(
-        data.entry_id, status=EntryStatus.FAILED, finished_at=utcnow(), error=reason
-    )
-    await _announce(ctx, entry)
+    await _close(ctx, data, status=EntryStatus.FAILED, error=reason)
     raise UnrecoverableError(reason) from exc
 
 
@@ -396,18 +387,24 @@ async def give_up(ctx: ImportContext, job: Any, exc: BaseException) -> None:
     if data.step == "finalize":
         # Its batches were written: close the entry from their recorded results, marked failed.
         reason = f"finalizing failed: {reason}"
-    entry = await ctx.store.finalize_entry(
-        data.entry_id, status=EntryStatus.FAILED, finished_at=utcnow(), error=reason
+    await _close(ctx, data, status=EntryStatus.FAILED, error=reason)
+
+
+async def _close(
+    ctx: ImportContext,
+    data: FeedJobData,
+    *,
+    status: EntryStatus,
+    error: str | None = None,
+    missing_batches: list[tuple[int, int, str]] | None = None,
+) -> ImportEntry:
+    entry = await close_entry(
+        ctx, data.run_id, data.entry_id, status=status, error=error, missing_batches=missing_batches or ()
     )
-    await _announce(ctx, entry)
-
-
-async def _announce(ctx: ImportContext, entry: ImportEntry) -> None:
     log.info(
         "feed %s: %s fetched=%d new=%d updated=%d unchanged=%d failed=%d%s",
         entry.url, entry.status.value, entry.total_fetched, entry.new, entry.updated,
         entry.unchanged, entry.failed, f" error={entry.error}" if entry.error else "",
         extra={"feed_id": entry.feed_id, "feed_url": entry.url, "run_id": entry.run_id},
     )  # fmt: skip
-    await publish_entry(ctx, entry)
-    await finish_run_if_done(ctx, entry.run_id)
+    return entry

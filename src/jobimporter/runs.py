@@ -88,6 +88,33 @@ async def publish_entry(ctx: ImportContext, entry: ImportEntry) -> None:
     )
 
 
+async def close_entry(
+    ctx: ImportContext,
+    run_id: str,
+    entry_id: str,
+    *,
+    status: EntryStatus,
+    error: str | None = None,
+    missing_batches: Sequence[tuple[int, int, str]] = (),
+    finished_at: datetime | None = None,
+) -> ImportEntry:
+    """Close an entry (``JobStore.finalize_entry``), announce it, and close its run if it was the
+    last open one. One critical section per run across processes: without it, two feeds closing
+    together could see the run closed (and ``RunFinished`` published) before the second feed's
+    ``EntryChanged``; with it, ``RunFinished`` is the last event of its run."""
+    async with ctx.locks.held(f"run:{run_id}"):
+        entry = await ctx.store.finalize_entry(
+            entry_id,
+            status=status,
+            finished_at=finished_at or utcnow(),
+            error=error,
+            missing_batches=missing_batches,
+        )
+        await publish_entry(ctx, entry)
+        await finish_run_if_done(ctx, run_id)
+    return entry
+
+
 async def finish_run_if_done(ctx: ImportContext, run_id: str) -> ImportRun | None:
     """Close the run when its last entry has closed; exactly one caller does it and announces it."""
     run = await ctx.store.finalize_run_if_done(run_id, utcnow())

@@ -69,10 +69,12 @@ async def test_a_run_streams_in_order_and_a_resumed_stream_misses_nothing(
         )
         batches = [m.json() for m in lifecycle if m.event == "BatchProcessed"]
         assert sum(b["new"] + b["unchanged"] for b in batches) == 35  # every item, counted once
-        # Feeds finalize concurrently, so a feed's own "completed" EntryChanged may follow RunFinished
-        # (the run closes as soon as the store has every entry final); the store has the totals.
-        stored_run = await runtime.ctx.store.get_run(run_id)
-        assert sorted(e.total_fetched for e in stored_run.feeds) == [15, 20]
+        # RunFinished is the last event of its run: every feed's closing EntryChanged came before it,
+        # though the two feeds close concurrently.
+        closing = [
+            m.json() for m in lifecycle if m.event == "EntryChanged" and m.json()["status"] == "completed"
+        ]
+        assert sorted(e["total_fetched"] for e in closing) == [15, 20]
         counts = [m for m in seen if m.event == "QueueCounts"]
         assert counts and counts[0].id is None and set(counts[0].json()) == {"queues"}
         assert "jobimporter-batches" in counts[0].json()["queues"]
