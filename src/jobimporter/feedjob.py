@@ -92,6 +92,11 @@ class _Chunk:
 async def process_feed_job(ctx: ImportContext, job: Any, token: str) -> dict[str, Any]:
     data = FeedJobData.from_job(job.data)
     if data.step == "finalize":
+        # Normally BullMQ runs us again once every batch settled. But a worker that died between
+        # storing this step and waiting for the batches left a job that is retaken with batches
+        # still pending: wait for them first, or they would count as lost.
+        if await job.moveToWaitingChildren(token, {}):
+            raise WaitingChildrenError()
         return await finalize(ctx, data)
     entry = await ctx.store.get_entry(data.entry_id)
     if entry.status.is_final:  # re-delivered after it was finished: nothing left to do
