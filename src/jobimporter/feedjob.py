@@ -16,6 +16,7 @@ Failure rules:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -166,13 +167,22 @@ async def _mark_processing(ctx: ImportContext, data: FeedJobData, result: FetchR
 
 async def _fan_out(ctx: ImportContext, job: Any, data: FeedJobData, result: FetchResult) -> None:
     """Parse the body slice by slice off the event loop (lxml is CPU-bound), queueing batches as they
-    fill. One dedicated thread per feed: a libxml2 parser must not move between threads."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as parser_thread:
-        await _fan_out_in(parser_thread, ctx, job, data, result)
+    fill. One dedicated thread per feed parses: a libxml2 parser must not move between threads. A
+    second one normalizes, so the next slice is parsed meanwhile (nh3 and sha256 release the GIL)."""
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as parser_thread,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="normalize") as normalizer_thread,
+    ):
+        await _fan_out_in(parser_thread, normalizer_thread, ctx, job, data, result)
 
 
 async def _fan_out_in(
-    parser_thread: ThreadPoolExecutor, ctx: ImportContext, job: Any, data: FeedJobData, result: FetchResult
+    parser_thread: ThreadPoolExecutor,
+    normalizer_thread: ThreadPoolExecutor,
+    ctx: ImportContext,
+    job: Any,
+    data: FeedJobData,
+    result: FetchResult,
 ) -> None:
     assert result.body is not None
     items = parse_feed(cast(BinaryIO, result.body), format=FeedFormat(data.format))
@@ -185,12 +195,16 @@ async def _fan_out_in(
     loop = asyncio.get_running_loop()
     batch_size = data.batch_size or ctx.batch_size
     per_chunk = batch_size * max(1, _ITEMS_PER_LOOKUP // batch_size)
+    read = functools.partial(_read_chunk, items, per_chunk, source, base_url, seen)
+    reading = loop.run_in_executor(parser_thread, read)
     while True:
-        chunk = await loop.run_in_executor(
-            parser_thread, _read_chunk, items, per_chunk, source, base_url, seen
-        )
+        chunk = await reading
+        if not chunk.done:
+            # Read ahead: the parser works on the next slice while this one is looked up,
+            # normalized and queued. Slices are still handled one at a time, in document order.
+            reading = loop.run_in_executor(parser_thread, read)
         known, fresh = await _split_known(ctx, chunk.items)
-        records, failures = await loop.run_in_executor(parser_thread, _normalize_all, fresh, source, base_url)
+        records, failures = await _normalized(loop, normalizer_thread, fresh, source, base_url)
         early_failures += chunk.failures + failures
         for group in _in_batches(chunk.items, known, records, batch_size):
             group_records = [entry for entry in group if isinstance(entry, JobRecord)]
@@ -206,6 +220,18 @@ async def _fan_out_in(
             break
     await _record_early_failures(ctx, data, early_failures)
     data.etag, data.last_modified, data.step = result.etag, result.last_modified, "finalize"
+
+
+async def _normalized(
+    loop: asyncio.AbstractEventLoop,
+    normalizer_thread: ThreadPoolExecutor,
+    items: list[tuple[RawItem, Identity]],
+    source: str,
+    base_url: str,
+) -> tuple[list[JobRecord], list[ItemFailure]]:
+    if not items:  # an unchanged slice: no thread hop
+        return [], []
+    return await loop.run_in_executor(normalizer_thread, _normalize_all, items, source, base_url)
 
 
 def _read_chunk(items: Iterator[RawItem], size: int, source: str, base_url: str, seen: set[str]) -> _Chunk:
@@ -238,14 +264,14 @@ def _take(raw: RawItem, source: str, base_url: str, seen: set[str], chunk: _Chun
 
 async def _split_known(
     ctx: ImportContext, items: list[tuple[RawItem, Identity]]
-) -> tuple[set[str], list[RawItem]]:
+) -> tuple[set[str], list[tuple[RawItem, Identity]]]:
     """Items whose stored raw hash matches are unchanged byte for byte: they skip normalization and
-    travel as (key, external_id) only. Returns their keys, and the raw items that need normalizing."""
+    travel as (key, external_id) only. Returns their keys, and the items that need normalizing."""
     if not items:
         return set(), []
     stored = await ctx.store.raw_hashes([identity.key for _, identity in items])
     known = {i.key for _, i in items if stored.get(i.key) == i.raw_hash}
-    return known, [raw for raw, i in items if i.key not in known]
+    return known, [(raw, i) for raw, i in items if i.key not in known]
 
 
 def _in_batches(
@@ -265,13 +291,13 @@ def _in_batches(
 
 
 def _normalize_all(
-    raws: list[RawItem], source: str, base_url: str
+    items: list[tuple[RawItem, Identity]], source: str, base_url: str
 ) -> tuple[list[JobRecord], list[ItemFailure]]:
     records: list[JobRecord] = []
     failures: list[ItemFailure] = []
-    for raw in raws:
+    for raw, identity in items:
         try:
-            records.append(normalize(raw, source=source, base_url=base_url))
+            records.append(normalize(raw, source=source, base_url=base_url, identity=identity))
         except (ItemError, ValidationError) as exc:
             failures.append(ItemFailure(_item_label(raw), _reason(exc)))
     return records, failures
