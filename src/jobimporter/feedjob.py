@@ -23,13 +23,15 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, BinaryIO, cast
+from types import TracebackType
+from typing import Any, BinaryIO, Self, cast
 
 from bullmq.custom_errors import DelayedError, UnrecoverableError, WaitingChildrenError
 from pydantic import ValidationError
 
+from jobimporter.batchjob import write_batch
 from jobimporter.context import ImportContext
-from jobimporter.errors import FeedError, FetchError, FetchHTTPError, ItemError
+from jobimporter.errors import FeedError, FetchError, FetchHTTPError, ItemError, StoreError
 from jobimporter.fetch import FetchResult, fetch_feed
 from jobimporter.models import (
     BatchKey,
@@ -55,6 +57,9 @@ log = logging.getLogger(__name__)
 _ITEMS_PER_ENQUEUE = 1000
 # Items identified per raw-hash lookup: one database round trip decides which of them need normalizing.
 _ITEMS_PER_LOOKUP = 1000
+# Batches of known items the feed job writes at once: enough to keep the store busy while it
+# parses, few enough to leave the pool's connections to the batch workers.
+_KNOWN_WRITES_IN_FLIGHT = 3
 
 
 @dataclass(slots=True)
@@ -197,29 +202,82 @@ async def _fan_out_in(
     per_chunk = batch_size * max(1, _ITEMS_PER_LOOKUP // batch_size)
     read = functools.partial(_read_chunk, items, per_chunk, source, base_url, seen)
     reading = loop.run_in_executor(parser_thread, read)
-    while True:
-        chunk = await reading
-        if not chunk.done:
-            # Read ahead: the parser works on the next slice while this one is looked up,
-            # normalized and queued. Slices are still handled one at a time, in document order.
-            reading = loop.run_in_executor(parser_thread, read)
-        known, fresh = await _split_known(ctx, chunk.items)
-        records, failures = await _normalized(loop, normalizer_thread, fresh, source, base_url)
-        early_failures += chunk.failures + failures
-        for group in _in_batches(chunk.items, known, records, batch_size):
-            group_records = [entry for entry in group if isinstance(entry, JobRecord)]
-            group_known = [entry for entry in group if not isinstance(entry, JobRecord)]
-            data.batch_sizes.append(len(group))
-            pending.append(_batch_job(data, len(data.batch_sizes), group_records, group_known, ctx, parent))
-            pending_items += len(group)
-        if pending_items >= _ITEMS_PER_ENQUEUE or (chunk.done and pending):
-            await ctx.queues.add_batches(pending)
-            pending, pending_items = [], 0
-        if chunk.done:
-            data.parse_error = chunk.error
-            break
+    async with _KnownWriter(ctx, data) as known_writer:
+        while True:
+            chunk = await reading
+            if not chunk.done:
+                # Read ahead: the parser works on the next slice while this one is looked up,
+                # normalized and queued. Slices are still handled one at a time, in document order.
+                reading = loop.run_in_executor(parser_thread, read)
+            known, fresh = await _split_known(ctx, chunk.items)
+            records, failures = await _normalized(loop, normalizer_thread, fresh, source, base_url)
+            early_failures += chunk.failures + failures
+            for group in _in_batches(chunk.items, known, records, batch_size):
+                group_records = [entry for entry in group if isinstance(entry, JobRecord)]
+                group_known = [entry for entry in group if not isinstance(entry, JobRecord)]
+                data.batch_sizes.append(len(group))
+                if group_records:
+                    pending.append(
+                        _batch_job(data, len(data.batch_sizes), group_records, group_known, ctx, parent)
+                    )
+                    pending_items += len(group)
+                else:
+                    await known_writer.submit(len(data.batch_sizes), group_known)
+            if pending_items >= _ITEMS_PER_ENQUEUE or (chunk.done and pending):
+                await ctx.queues.add_batches(pending)
+                pending, pending_items = [], 0
+            if chunk.done:
+                data.parse_error = chunk.error
+                break
+    left = [_batch_job(data, batch_no, [], known, ctx, parent) for batch_no, known in known_writer.left_over]
+    await ctx.queues.add_batches(left)
     await _record_early_failures(ctx, data, early_failures)
     data.etag, data.last_modified, data.step = result.etag, result.last_modified, "finalize"
+
+
+class _KnownWriter:
+    """Writes the batches whose items all matched their stored raw hash, here rather than through
+    batch jobs, a few at a time while the feed goes on being read.
+
+    Such a batch only confirms, links and counts stored jobs: a few cheap statements, while a trip
+    through Redis and a worker costs more than the writing (an unchanged re-import is mostly these).
+    It is the same exactly-once write a batch job makes (``write_batch``, under the same batch key).
+    A batch the store refused is listed in ``left_over``, for a batch job that retries it or fails
+    it with its reason like any other.
+    """
+
+    def __init__(self, ctx: ImportContext, data: FeedJobData) -> None:
+        self._ctx, self._data = ctx, data
+        self._slots = asyncio.Semaphore(_KNOWN_WRITES_IN_FLIGHT)
+        self._tasks = asyncio.TaskGroup()
+        self.left_over: list[tuple[int, list[tuple[str, str]]]] = []
+
+    async def __aenter__(self) -> Self:
+        await self._tasks.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Wait for the writes under way (or cancel them, when the fan-out failed)."""
+        await self._tasks.__aexit__(exc_type, exc, tb)
+
+    async def submit(self, batch_no: int, known: list[tuple[str, str]]) -> None:
+        await self._slots.acquire()  # waits while the store is behind: memory stays bounded
+        self._tasks.create_task(self._write(batch_no, known))
+
+    async def _write(self, batch_no: int, known: list[tuple[str, str]]) -> None:
+        data = self._data
+        key = BatchKey(data.entry_id, batch_no)
+        try:
+            await write_batch(self._ctx, data.run_id, key, data.feed_id, [], [], known)
+        except StoreError as exc:
+            log.info(
+                "feed %s: batch %s left to a batch job: %s", data.url, key, exc, extra={"run_id": data.run_id}
+            )
+            self.left_over.append((batch_no, known))
+        finally:
+            self._slots.release()
 
 
 async def _normalized(

@@ -142,6 +142,57 @@ async def test_reimport_is_all_unchanged_and_three_edits_are_exactly_three_updat
     assert sum(e.new for e in third.feeds) == 0
 
 
+async def test_batches_of_raw_hash_matches_are_written_by_the_feed_job_exactly_once(
+    feeds: Any, runtime: Runtime, run_import: Any
+) -> None:
+    """A batch whose items all matched their stored raw hash is written by the feed job itself (no
+    batch job goes through Redis), under its batch key, and announced like any batch."""
+    from jobimporter.events import BatchProcessed
+
+    # One feed: an item in several feeds is stored with the raw hash of the last one to write it
+    # (the base URL is part of it), so in the other feeds it is normalized and found unchanged by hash.
+    sources = [s for s in serve_nine(feeds) if s.url.endswith("/?feed=job_feed")]
+    first = await run_import(sources)
+    ctx = runtime.ctx
+    completed_jobs = (await ctx.queues.counts())[ctx.queues.names.batches]["completed"]
+    after = await ctx.events.last_id()
+    second = await run_import(sources)
+
+    assert second.status is RunStatus.COMPLETED
+    assert_exact(second)
+    assert sum(e.unchanged for e in second.feeds) == sum(e.total_fetched for e in first.feeds)
+    assert (await ctx.queues.counts())[ctx.queues.names.batches]["completed"] == completed_jobs
+    announced: dict[tuple[str, int], int] = {}
+    async for _, event in ctx.events.subscribe(after, block_ms=100):
+        if event is None:
+            break
+        if isinstance(event, BatchProcessed) and event.run_id == second.run_id:
+            announced[(event.entry_id, event.batch_no)] = event.unchanged
+    assert len(announced) == sum(e.batches for e in second.feeds)
+    assert sum(announced.values()) == sum(e.unchanged for e in second.feeds)
+
+
+async def test_a_known_batch_the_store_refuses_in_the_feed_job_is_left_to_a_batch_job(
+    feeds: Any, runtime: Runtime, run_import: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jobimporter import feedjob
+    from jobimporter.errors import StoreError
+
+    sources = serve_nine(feeds)
+    first = await run_import(sources)
+
+    async def refused(*args: Any, **kwargs: Any) -> None:
+        raise StoreError("store: connection lost (test)", transient=True)
+
+    monkeypatch.setattr(feedjob, "write_batch", refused)  # the feed job's own writes only
+    second = await run_import(sources)
+
+    assert second.status is RunStatus.COMPLETED, [(e.url, e.status, e.error) for e in second.feeds]
+    assert_exact(second)
+    assert [(e.new, e.updated, e.failed) for e in second.feeds] == [(0, 0, 0)] * len(second.feeds)
+    assert sum(e.unchanged for e in second.feeds) == sum(e.total_fetched for e in first.feeds)
+
+
 async def test_unchanged_feed_answers_304_and_entry_is_not_modified(feeds: Any, run_import: Any) -> None:
     body = render_feed(load_real_jobs()[:12], title="t", link="https://jobicy.com")
     feeds.route("/etag-feed", body=body, etag='"v1"')

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -46,6 +47,7 @@ from jobimporter.store.sql_upserts import (
     Stamps,
     copy_new_jobs,
     link_feed,
+    stale_flags,
     stored_states,
     upsert_jobs,
 )
@@ -211,12 +213,12 @@ async def _confirm_known(
     vanished since the caller looked fails (its raw hash is gone too, so the next run re-imports it)."""
     if not batch.known:
         return []
-    states = await stored_states(conn, caps, sorted(batch.known))
+    flags = await stale_flags(conn, caps, sorted(batch.known), batch.stamps.stale_before)
     for key, external_id in batch.known.items():
-        if key not in states:
+        if key not in flags:
             tally.failures.append(ItemFailure(external_id, VANISHED_REASON))
-    present = sorted(states)
-    stale = [key for key in present if states[key].last_seen < batch.stamps.stale_before]
+    present = sorted(flags)
+    stale = [key for key in present if flags[key]]
     if stale:
         await conn.execute(sa.update(jobs).where(jobs.c.key.in_(stale)).values(last_seen=batch.stamps.now))
     tally.unchanged += len(present)
@@ -390,6 +392,11 @@ async def column_by_key(
     column = jobs.c[name]
     found: dict[str, str] = {}
     wanted = sorted(set(keys))
+    if caps.array_binds:
+        # One array parameter: rendering and binding a thousand IN parameters cost more than the query.
+        any_key = jobs.c.key == sa.any_(sa.bindparam("keys", type_=postgresql.ARRAY(sa.Text)))
+        query = sa.select(jobs.c.key, column).where(any_key, column.isnot(None))
+        return {key: value for key, value in await conn.execute(query, {"keys": wanted})}
     step = caps.max_bind_params // 2
     for start in range(0, len(wanted), step):
         query = sa.select(jobs.c.key, column).where(

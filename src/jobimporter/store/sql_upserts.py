@@ -107,6 +107,31 @@ async def stored_states(
     return states
 
 
+async def stale_flags(
+    conn: AsyncConnection, caps: Capabilities, keys: Sequence[str], stale_before: datetime
+) -> dict[str, bool]:
+    """The stored jobs among ``keys``, each with whether its last_seen is older than ``stale_before``.
+
+    What confirming raw-hash matches needs, and lighter than ``stored_states``: no timestamps to
+    convert and no objects to build (an unchanged re-import runs it for every item)."""
+    if not keys:
+        return {}
+    stale = (jobs.c.last_seen < sa.bindparam("stale_before", type_=UTCDateTime)).label("stale")
+    query = sa.select(jobs.c.key, stale)
+    if caps.array_binds:
+        any_key = jobs.c.key == sa.any_(sa.bindparam("keys", type_=postgresql.ARRAY(sa.Text)))
+        rows = await conn.execute(query.where(any_key), {"keys": list(keys), "stale_before": stale_before})
+        return {key: bool(flag) for key, flag in rows}
+    flags: dict[str, bool] = {}
+    step = caps.max_bind_params // 2
+    for start in range(0, len(keys), step):
+        chunk = query.where(jobs.c.key.in_(keys[start : start + step]))
+        flags.update(
+            {key: bool(flag) for key, flag in await conn.execute(chunk, {"stale_before": stale_before})}
+        )
+    return flags
+
+
 async def copy_new_jobs(
     conn: AsyncConnection, rows: Sequence[dict[str, Any]], feed_id: str, stamps: Stamps
 ) -> None:
