@@ -60,6 +60,8 @@ _ITEMS_PER_LOOKUP = 1000
 # Batches of known items the feed job writes at once: enough to keep the store busy while it
 # parses, few enough to leave the pool's connections to the batch workers.
 _KNOWN_WRITES_IN_FLIGHT = 3
+# Batches of known items waiting for a connection before parsing waits for them (~100 items each).
+_KNOWN_WRITES_QUEUED = 50
 
 
 @dataclass(slots=True)
@@ -248,7 +250,8 @@ class _KnownWriter:
 
     def __init__(self, ctx: ImportContext, data: FeedJobData) -> None:
         self._ctx, self._data = ctx, data
-        self._slots = asyncio.Semaphore(_KNOWN_WRITES_IN_FLIGHT)
+        self._backlog = asyncio.Semaphore(_KNOWN_WRITES_QUEUED)
+        self._connections = asyncio.Semaphore(_KNOWN_WRITES_IN_FLIGHT)
         self._tasks = asyncio.TaskGroup()
         self.left_over: list[tuple[int, list[tuple[str, str]]]] = []
 
@@ -263,21 +266,24 @@ class _KnownWriter:
         await self._tasks.__aexit__(exc_type, exc, tb)
 
     async def submit(self, batch_no: int, known: list[tuple[str, str]]) -> None:
-        await self._slots.acquire()  # waits while the store is behind: memory stays bounded
+        # Parsing goes on while writes wait for a connection; it waits only when the store is far
+        # behind, so memory stays bounded.
+        await self._backlog.acquire()
         self._tasks.create_task(self._write(batch_no, known))
 
     async def _write(self, batch_no: int, known: list[tuple[str, str]]) -> None:
         data = self._data
         key = BatchKey(data.entry_id, batch_no)
         try:
-            await write_batch(self._ctx, data.run_id, key, data.feed_id, [], [], known)
+            async with self._connections:
+                await write_batch(self._ctx, data.run_id, key, data.feed_id, [], [], known)
         except StoreError as exc:
             log.info(
                 "feed %s: batch %s left to a batch job: %s", data.url, key, exc, extra={"run_id": data.run_id}
             )
             self.left_over.append((batch_no, known))
         finally:
-            self._slots.release()
+            self._backlog.release()
 
 
 async def _normalized(
