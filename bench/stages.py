@@ -35,6 +35,7 @@ from jobimporter.config import Settings
 from jobimporter.store.sql import SQLStore
 
 _totals: dict[str, float] = defaultdict(float)
+_marks: dict[str, float] = {}  # moments of the import, as seconds since it started
 _calls: dict[str, int] = defaultdict(int)
 
 
@@ -64,6 +65,18 @@ def _timed_async(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _marked(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _marks.setdefault(f"{name} starts", time.perf_counter())
+        try:
+            return await function(*args, **kwargs)
+        finally:
+            _marks[f"{name} ends"] = time.perf_counter()
+
+    return wrapper
+
+
 def instrument() -> None:
     """Wrap the stages in timers (module attributes, looked up at call time by their callers)."""
     cpu = time.thread_time
@@ -72,7 +85,9 @@ def instrument() -> None:
     feedjob._split_known = _timed_async("feed: raw-hash lookup (wall)", feedjob._split_known)  # type: ignore[assignment]
     feedjob._batch_job = _timed_sync("feed: build batch payloads", feedjob._batch_job, time.perf_counter)  # type: ignore[assignment]
     feedjob.fetch_feed = _timed_async("feed: fetch (wall)", feedjob.fetch_feed)  # type: ignore[assignment]
-    feedjob._fan_out = _timed_async("feed: whole fan-out (wall)", feedjob._fan_out)  # type: ignore[assignment]
+    feedjob._fan_out = _timed_async("feed: whole fan-out (wall)", _marked("fan-out", feedjob._fan_out))  # type: ignore[assignment]
+    feedjob.finalize = _marked("finalize", feedjob.finalize)  # type: ignore[assignment]
+    feedjob.process_feed_job = _marked("feed job", feedjob.process_feed_job)  # type: ignore[assignment]
     batchjob.validate_items = _timed_sync("batch: validate items", batchjob.validate_items, time.perf_counter)  # type: ignore[assignment]
     SQLStore.upsert_batch = _timed_async("batch: store.upsert_batch (wall)", SQLStore.upsert_batch)  # type: ignore[method-assign]
     original = batchjob.process_batch_job
@@ -80,11 +95,18 @@ def instrument() -> None:
     # The worker imported the name before us: patch the pool's reference through the module it uses.
     from jobimporter import worker
 
+    worker.process_feed_job = feedjob.process_feed_job  # type: ignore[assignment]
+
     worker.process_batch_job = timed  # type: ignore[assignment]
 
 
-def report(label: str, items: int, elapsed: float) -> None:
+def report(label: str, items: int, elapsed: float, started: float) -> None:
     print(f"\n[{label}] {items} items in {elapsed:.2f} s = {items / elapsed:.0f} items/s")
+    moments = ", ".join(
+        f"{name} {at - started:.2f}" for name, at in sorted(_marks.items(), key=lambda m: m[1])
+    )
+    print(f"  timeline (s): {moments}, run finished {elapsed:.2f}")
+    _marks.clear()
     for name, total in sorted(_totals.items()):
         per_item = total / items * 1e6
         rate = items / total if total else float("inf")
@@ -112,16 +134,19 @@ async def measure(args: argparse.Namespace, work: Path, redis_url: str, admin_ur
             if profiler:
                 profiler.enable()
             spy = _py_spy(args, label)
-            started = time.perf_counter()
+            started, main_cpu = time.perf_counter(), time.thread_time()
             _, counts, writes = await bench.import_rate(settings, f"{base}/main.xml", 0)
-            elapsed = time.perf_counter() - started
+            elapsed, main_cpu = time.perf_counter() - started, time.thread_time() - main_cpu
             if profiler:
                 profiler.disable()
             if spy:
                 spy.send_signal(signal.SIGINT)
                 spy.wait()
-            report(label, counts["total_fetched"], elapsed)
+            report(label, counts["total_fetched"], elapsed, started)
             print(f"  counts {counts}; job row writes {writes}")
+            print(
+                f"  event-loop thread CPU {main_cpu:.2f} s ({main_cpu / counts['total_fetched'] * 1e6:.1f} µs/item)"
+            )
             if profiler:
                 pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
     finally:

@@ -47,6 +47,7 @@ from jobimporter.store.sql_upserts import (
     Stamps,
     copy_new_jobs,
     link_feed,
+    record_known_batch,
     stale_flags,
     stored_states,
     upsert_jobs,
@@ -142,6 +143,8 @@ async def upsert_batch(
         raise StoreError("store: upsert_batch needs a timezone-aware 'now'")
     started = time.perf_counter()
     batch = _plan(key, feed_id, records, failures, now, seen_refresh_s, known)
+    if caps.array_binds and batch.known and not batch.rows and not batch.failures:
+        return await _upsert_known_only(conn, batch)
     try:
         async with conn.begin():
             if not await _claim(conn, caps, batch):
@@ -153,6 +156,25 @@ async def upsert_batch(
         return await _recorded(conn, key)
     elapsed = time.perf_counter() - started
     logger.debug("store: batch %s: %s in %.3fs", key, describe(result), elapsed)
+    return result
+
+
+async def _upsert_known_only(conn: AsyncConnection, batch: _Batch) -> UpsertResult:
+    """PostgreSQL, a batch of raw-hash matches only (what an unchanged re-import sends): the same
+    claim, confirm, link and record as the general path, in one statement and one round trip."""
+    started = time.perf_counter()
+    key = batch.key
+    async with conn.begin():
+        row = await record_known_batch(
+            conn, (key.entry_id, key.batch_no), batch.feed_id, list(batch.known.items()), VANISHED_REASON,
+            batch.stamps,
+        )  # fmt: skip
+    if row is None:
+        logger.info("store: batch %s was already recorded; returning its result", key)
+        return await _recorded(conn, key)
+    failures = tuple(ItemFailure(f["external_id"], f["reason"]) for f in row.failures)
+    result = UpsertResult(unchanged=row.unchanged, failed=row.failed, failures=failures)
+    logger.debug("store: batch %s: %s in %.3fs", key, describe(result), time.perf_counter() - started)
     return result
 
 

@@ -238,6 +238,81 @@ def _pg_link_upsert() -> sa.TextClause:
     )
 
 
+# ---------------------------------------------------------------- PostgreSQL: a batch of raw-hash matches
+
+
+async def record_known_batch(
+    conn: AsyncConnection,
+    batch_key: tuple[str, int],
+    feed_id: str,
+    known: Sequence[tuple[str, str]],
+    vanished_reason: str,
+    stamps: Stamps,
+) -> Row[Any] | None:
+    """Claim, confirm, link and record a batch made only of raw-hash matches, in one statement.
+
+    ``known`` is ``(key, external_id)`` pairs. The same steps as the general path, for the one kind
+    of batch an unchanged re-import sends: the claim (skipped when the batch key is already there),
+    a ``failures`` entry for each job that vanished, the feed links and the stale last_seen refreshes
+    of the others (only if the claim succeeded), and the counts. Returns the recorded ``unchanged``,
+    ``failed`` and ``failures``, or None when an earlier delivery had recorded the batch.
+    """
+    entry_id, batch_no = batch_key
+    params = {
+        "entry_id": entry_id, "batch_no": batch_no, "feed_id": feed_id,
+        "keys": [key for key, _ in known], "external_ids": [external_id for _, external_id in known],
+        "vanished": vanished_reason, "now": stamps.now, "stale_before": stamps.stale_before,
+    }  # fmt: skip
+    return (await conn.execute(_pg_known_batch(), params)).first()
+
+
+@functools.cache
+def _pg_known_batch() -> sa.TextualSelect:
+    # Data-modifying CTEs all see the snapshot the statement started with; "linked" and "refreshed"
+    # write only when "claim" inserted the batch row (a concurrent claim of the same key waits for
+    # the other transaction, then does nothing).
+    sql = """
+        WITH wanted AS (
+            SELECT k.key, k.external_id, k.ord
+            FROM unnest(CAST(:keys AS text[]), CAST(:external_ids AS text[]))
+                 WITH ORDINALITY AS k(key, external_id, ord)
+        ), present AS (
+            SELECT jobs.key, jobs.last_seen < :stale_before AS stale
+            FROM jobs JOIN wanted ON jobs.key = wanted.key
+        ), claim AS (
+            INSERT INTO batches (entry_id, batch_no, new, updated, unchanged, failed, failures, created_at)
+            SELECT :entry_id, :batch_no, 0, 0, (SELECT count(*) FROM present),
+                   (SELECT count(*) FROM wanted) - (SELECT count(*) FROM present),
+                   COALESCE(
+                       (SELECT json_agg(json_build_object('external_id', w.external_id, 'reason', :vanished)
+                                        ORDER BY w.ord)
+                        FROM wanted w WHERE NOT EXISTS (SELECT FROM present p WHERE p.key = w.key)),
+                       CAST('[]' AS json)),
+                   :now
+            ON CONFLICT (entry_id, batch_no) DO NOTHING
+            RETURNING unchanged, failed, failures
+        ), linked AS (
+            INSERT INTO job_feeds (job_key, feed_id, first_seen, last_seen)
+            SELECT key, :feed_id, :now, :now FROM present WHERE EXISTS (SELECT FROM claim) ORDER BY key
+            ON CONFLICT (job_key, feed_id) DO UPDATE SET last_seen = excluded.last_seen
+            WHERE job_feeds.last_seen < :stale_before
+        ), refreshed AS (
+            UPDATE jobs SET last_seen = :now FROM present
+            WHERE jobs.key = present.key AND present.stale AND EXISTS (SELECT FROM claim)
+        )
+        SELECT unchanged, failed, failures FROM claim
+    """
+    statement = sa.text(sql).bindparams(
+        sa.bindparam("entry_id", type_=sa.Text),
+        sa.bindparam("batch_no", type_=sa.Integer),
+        sa.bindparam("feed_id", type_=sa.Text),
+        sa.bindparam("vanished", type_=sa.Text),
+        sa.bindparam("now", type_=UTCDateTime),
+        sa.bindparam("stale_before", type_=UTCDateTime),
+    )
+    return statement.columns(unchanged=sa.Integer, failed=sa.Integer, failures=sa.JSON)
+
+
 # ---------------------------------------------------------------- SQLite: insertmanyvalues
 
 
