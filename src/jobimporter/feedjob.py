@@ -18,16 +18,17 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import multiprocessing
 import random
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any, BinaryIO, Self, cast
 
 from bullmq.custom_errors import DelayedError, UnrecoverableError, WaitingChildrenError
-from pydantic import ValidationError
 
 from jobimporter.batchjob import write_batch
 from jobimporter.context import ImportContext
@@ -39,12 +40,11 @@ from jobimporter.models import (
     FeedFormat,
     ImportEntry,
     ItemFailure,
-    JobRecord,
     Priority,
     RawItem,
     utcnow,
 )
-from jobimporter.normalize import Identity, identify, normalize
+from jobimporter.normalize import Identity, identify, normalize_each
 from jobimporter.parse import parse_feed
 from jobimporter.queue import BATCH_JOB, batch_job_id, batch_job_options
 from jobimporter.runs import finish_run_if_done, publish_entry
@@ -62,6 +62,9 @@ _ITEMS_PER_LOOKUP = 1000
 _KNOWN_WRITES_IN_FLIGHT = 3
 # Batches of known items waiting for a connection before parsing waits for them (~100 items each).
 _KNOWN_WRITES_QUEUED = 50
+# Changed items a feed must have shown (with more to come) before it gets a normalizer process: a
+# process costs a fraction of a second to start and some memory, worth it only for big imports.
+_PROCESS_AFTER_CHANGED = 1000
 
 
 @dataclass(slots=True)
@@ -85,6 +88,15 @@ class FeedJobData:
     @classmethod
     def from_job(cls, data: dict[str, Any]) -> FeedJobData:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """A normalized record as it goes to a batch job: its key and its fields as JSON values. Dumped
+    where it was normalized (a thread or the normalizer process), not on the event loop."""
+
+    key: str
+    fields: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -174,18 +186,18 @@ async def _mark_processing(ctx: ImportContext, data: FeedJobData, result: FetchR
 
 async def _fan_out(ctx: ImportContext, job: Any, data: FeedJobData, result: FetchResult) -> None:
     """Parse the body slice by slice off the event loop (lxml is CPU-bound), queueing batches as they
-    fill. One dedicated thread per feed parses: a libxml2 parser must not move between threads. A
-    second one normalizes, so the next slice is parsed meanwhile (nh3 and sha256 release the GIL)."""
+    fill. One dedicated thread per feed parses: a libxml2 parser must not move between threads. The
+    changed items are normalized elsewhere (``_Normalizer``) while the next slice is parsed."""
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as parser_thread,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="normalize") as normalizer_thread,
+        _Normalizer() as normalizer,
     ):
-        await _fan_out_in(parser_thread, normalizer_thread, ctx, job, data, result)
+        await _fan_out_in(parser_thread, normalizer, ctx, job, data, result)
 
 
 async def _fan_out_in(
     parser_thread: ThreadPoolExecutor,
-    normalizer_thread: ThreadPoolExecutor,
+    normalizer: _Normalizer,
     ctx: ImportContext,
     job: Any,
     data: FeedJobData,
@@ -212,11 +224,11 @@ async def _fan_out_in(
                 # normalized and queued. Slices are still handled one at a time, in document order.
                 reading = loop.run_in_executor(parser_thread, read)
             known, fresh = await _split_known(ctx, chunk.items)
-            records, failures = await _normalized(loop, normalizer_thread, fresh, source, base_url)
+            records, failures = await normalizer.run(fresh, source, base_url, more_to_come=not chunk.done)
             early_failures += chunk.failures + failures
             for group in _in_batches(chunk.items, known, records, batch_size):
-                group_records = [entry for entry in group if isinstance(entry, JobRecord)]
-                group_known = [entry for entry in group if not isinstance(entry, JobRecord)]
+                group_records = [entry for entry in group if isinstance(entry, _Queued)]
+                group_known = [entry for entry in group if not isinstance(entry, _Queued)]
                 data.batch_sizes.append(len(group))
                 if group_records:
                     pending.append(
@@ -286,16 +298,60 @@ class _KnownWriter:
             self._backlog.release()
 
 
-async def _normalized(
-    loop: asyncio.AbstractEventLoop,
-    normalizer_thread: ThreadPoolExecutor,
-    items: list[tuple[RawItem, Identity]],
-    source: str,
-    base_url: str,
-) -> tuple[list[JobRecord], list[ItemFailure]]:
-    if not items:  # an unchanged slice: no thread hop
-        return [], []
-    return await loop.run_in_executor(normalizer_thread, _normalize_all, items, source, base_url)
+class _Normalizer:
+    """Normalizes a feed's changed items off the event loop: in a thread of its own (nh3 and sha256
+    release the GIL, so it overlaps parsing a little) and, once the feed has shown itself big and
+    changed, in a process of its own: normalizing is pure Python (~120 µs an item, twice what
+    parsing costs), and a process is the only way it runs beside parsing and the batch writes
+    instead of taking turns with them on the GIL. Items and records cross the process pickled.
+
+    The process is spawned while the thread goes on normalizing, and used once it is ready; if it
+    dies, the thread takes over again.
+    """
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="normalize")
+        self._process: ProcessPoolExecutor | None = None
+        self._ready: Future[list[_Queued | str]] | None = None
+        self._changed = 0
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._thread.shutdown(wait=True)
+        self._stop_process()
+
+    async def run(
+        self, items: list[tuple[RawItem, Identity]], source: str, base_url: str, *, more_to_come: bool
+    ) -> tuple[list[_Queued], list[ItemFailure]]:
+        if not items:  # an unchanged slice: no hop at all
+            return [], []
+        loop = asyncio.get_running_loop()
+        self._changed += len(items)
+        if self._process is None and more_to_come and self._changed >= _PROCESS_AFTER_CHANGED:
+            self._start_process()
+        if self._process is not None and self._ready is not None and self._ready.done():
+            work = functools.partial(_normalize_for_queue, items, source, base_url)
+            try:
+                return _sorted_out(items, await loop.run_in_executor(self._process, work))
+            except BrokenProcessPool as exc:
+                log.warning("normalizer process died (%s); normalizing in a thread again", exc)
+                self._stop_process()
+        return await loop.run_in_executor(self._thread, _normalize_all, items, source, base_url)
+
+    def _start_process(self) -> None:
+        # spawn, not fork: this process runs threads and holds sockets a child must not inherit.
+        self._process = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        # Normalizing nothing: done once the process has started and imported normalize.
+        self._ready = self._process.submit(functools.partial(_normalize_for_queue, [], "", ""))
+
+    def _stop_process(self) -> None:
+        if self._process is not None:
+            self._process.shutdown(wait=False, cancel_futures=True)
+        self._process, self._ready = None, None
 
 
 def _read_chunk(items: Iterator[RawItem], size: int, source: str, base_url: str, seen: set[str]) -> _Chunk:
@@ -339,12 +395,12 @@ async def _split_known(
 
 
 def _in_batches(
-    items: list[tuple[RawItem, Identity]], known: set[str], records: list[JobRecord], size: int
-) -> Iterator[list[JobRecord | tuple[str, str]]]:
+    items: list[tuple[RawItem, Identity]], known: set[str], records: list[_Queued], size: int
+) -> Iterator[list[_Queued | tuple[str, str]]]:
     """Cut the chunk into batches in document order (known items as ``(key, external_id)``), so a
     retried fan-out numbers the same items the same way; items that failed normalization drop out."""
     by_key = {record.key: record for record in records}
-    entries: list[JobRecord | tuple[str, str]] = []
+    entries: list[_Queued | tuple[str, str]] = []
     for _, identity in items:
         if identity.key in known:
             entries.append((identity.key, identity.external_id))
@@ -356,14 +412,29 @@ def _in_batches(
 
 def _normalize_all(
     items: list[tuple[RawItem, Identity]], source: str, base_url: str
-) -> tuple[list[JobRecord], list[ItemFailure]]:
-    records: list[JobRecord] = []
+) -> tuple[list[_Queued], list[ItemFailure]]:
+    return _sorted_out(items, _normalize_for_queue(items, source, base_url))
+
+
+def _normalize_for_queue(
+    items: list[tuple[RawItem, Identity]], source: str, base_url: str
+) -> list[_Queued | str]:
+    """Normalize and dump for the queue; runs in the normalizer thread or process."""
+    results = normalize_each(items, source=source, base_url=base_url)
+    return [r if isinstance(r, str) else _Queued(r.key, r.model_dump(mode="json")) for r in results]
+
+
+def _sorted_out(
+    items: list[tuple[RawItem, Identity]], results: list[_Queued | str]
+) -> tuple[list[_Queued], list[ItemFailure]]:
+    """Records, and a failure (labelled by the raw item) for each item whose result is a reason."""
+    records: list[_Queued] = []
     failures: list[ItemFailure] = []
-    for raw, identity in items:
-        try:
-            records.append(normalize(raw, source=source, base_url=base_url, identity=identity))
-        except (ItemError, ValidationError) as exc:
-            failures.append(ItemFailure(_item_label(raw), _reason(exc)))
+    for (raw, _), result in zip(items, results, strict=True):
+        if isinstance(result, str):
+            failures.append(ItemFailure(_item_label(raw), result))
+        else:
+            records.append(result)
     return records, failures
 
 
@@ -371,16 +442,10 @@ def _item_label(raw: RawItem) -> str:
     return (raw.guid or raw.link or f"item #{raw.position}").strip()[:500]
 
 
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "invalid: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-    return str(exc)
-
-
 def _batch_job(
     data: FeedJobData,
     batch_no: int,
-    records: list[JobRecord],
+    records: list[_Queued],
     known: list[tuple[str, str]],
     ctx: ImportContext,
     parent: dict[str, str],
@@ -390,7 +455,7 @@ def _batch_job(
         "entry_id": data.entry_id,
         "feed_id": data.feed_id,
         "batch_no": batch_no,
-        "items": [r.model_dump(mode="json") for r in records],
+        "items": [r.fields for r in records],
         "known": known,
     }
     options = batch_job_options(data.entry_id, batch_no, Priority(data.priority), ctx.policy, parent)

@@ -29,7 +29,7 @@ import json
 import math
 import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -160,6 +160,24 @@ def normalize(item: RawItem, *, source: str, base_url: str, identity: Identity |
         return JobRecord(**fields)
     except ValidationError as exc:
         raise ItemError(f"normalize: item #{item.position}: {_first_error(exc)}") from exc
+
+
+def normalize_each(
+    items: Sequence[tuple[RawItem, Identity]], *, source: str, base_url: str
+) -> list[JobRecord | str]:
+    """:func:`normalize` over ``(item, identity)`` pairs: a record for each item, or the reason it
+    failed. Plain values only, so it runs the same in a thread or in a process pool."""
+    results: list[JobRecord | str] = []
+    for item, identity in items:
+        try:
+            results.append(normalize(item, source=source, base_url=base_url, identity=identity))
+        except ItemError as exc:
+            results.append(str(exc))
+        except ValidationError as exc:
+            results.append(
+                "invalid: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            )
+    return results
 
 
 def record_key(source: str, external_id: str) -> str:

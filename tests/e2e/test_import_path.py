@@ -7,6 +7,7 @@ local HTTP feed server. Workers run in this process except where a test kills on
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,41 @@ async def test_a_known_batch_the_store_refuses_in_the_feed_job_is_left_to_a_batc
     assert_exact(second)
     assert [(e.new, e.updated, e.failed) for e in second.feeds] == [(0, 0, 0)] * len(second.feeds)
     assert sum(e.unchanged for e in second.feeds) == sum(e.total_fetched for e in first.feeds)
+
+
+async def test_a_big_changed_feed_is_normalized_in_a_process_with_the_same_records(
+    feeds: Any, runtime: Runtime, run_import: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past a threshold of changed items the feed job normalizes in a process of its own; what it
+    stores is exactly what normalizing in the thread gives."""
+    from jobimporter import feedjob
+    from jobimporter.normalize import identify, normalize
+    from jobimporter.parse import parse_feed
+    from jobimporter.sources import publisher_host
+
+    monkeypatch.setattr(feedjob, "_ITEMS_PER_LOOKUP", 7)  # slices of one batch (batch_size=7)
+    monkeypatch.setattr(feedjob, "_PROCESS_AFTER_CHANGED", 1)
+    started: list[bool] = []
+    start = feedjob._Normalizer._start_process
+
+    def start_and_wait(self: Any) -> None:  # the feed is small: wait for the process, so it is used
+        start(self)
+        self._ready.result(timeout=60)
+        started.append(True)
+
+    monkeypatch.setattr(feedjob._Normalizer, "_start_process", start_and_wait)
+    body = render_feed(load_real_jobs()[:40], title="t", link="https://jobicy.com")
+    feeds.route("/big", body=body)
+    run = await run_import([FeedSource(name="big", url=feeds.url("/big"))])
+
+    entry = run.feeds[0]
+    assert started == [True]
+    assert (entry.status, entry.total_fetched, entry.new, entry.failed) == (EntryStatus.COMPLETED, 40, 40, 0)
+    url = feeds.url("/big")
+    for item in list(parse_feed(io.BytesIO(body)))[::7]:
+        identity = identify(item, source=publisher_host(url), base_url=url)
+        expected = normalize(item, source=publisher_host(url), base_url=url)
+        assert (await runtime.ctx.store.get_job(identity.key))["record"] == expected
 
 
 async def test_unchanged_feed_answers_304_and_entry_is_not_modified(feeds: Any, run_import: Any) -> None:

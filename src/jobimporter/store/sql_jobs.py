@@ -164,11 +164,10 @@ async def _upsert_known_only(conn: AsyncConnection, batch: _Batch) -> UpsertResu
     claim, confirm, link and record as the general path, in one statement and one round trip."""
     started = time.perf_counter()
     key = batch.key
-    async with conn.begin():
-        row = await record_known_batch(
-            conn, (key.entry_id, key.batch_no), batch.feed_id, list(batch.known.items()), VANISHED_REASON,
-            batch.stamps,
-        )  # fmt: skip
+    row = await record_known_batch(
+        conn, (key.entry_id, key.batch_no), batch.feed_id, list(batch.known.items()), VANISHED_REASON,
+        batch.stamps,
+    )  # fmt: skip
     if row is None:
         logger.info("store: batch %s was already recorded; returning its result", key)
         return await _recorded(conn, key)

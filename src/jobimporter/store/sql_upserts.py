@@ -241,6 +241,13 @@ def _pg_link_upsert() -> sa.TextClause:
 # ---------------------------------------------------------------- PostgreSQL: a batch of raw-hash matches
 
 
+@dataclass(frozen=True, slots=True)
+class KnownBatchRecord:
+    unchanged: int
+    failed: int
+    failures: list[dict[str, str]]
+
+
 async def record_known_batch(
     conn: AsyncConnection,
     batch_key: tuple[str, int],
@@ -248,69 +255,71 @@ async def record_known_batch(
     known: Sequence[tuple[str, str]],
     vanished_reason: str,
     stamps: Stamps,
-) -> Row[Any] | None:
+) -> KnownBatchRecord | None:
     """Claim, confirm, link and record a batch made only of raw-hash matches, in one statement.
 
     ``known`` is ``(key, external_id)`` pairs. The same steps as the general path, for the one kind
     of batch an unchanged re-import sends: the claim (skipped when the batch key is already there),
     a ``failures`` entry for each job that vanished, the feed links and the stale last_seen refreshes
-    of the others (only if the claim succeeded), and the counts. Returns the recorded ``unchanged``,
-    ``failed`` and ``failures``, or None when an earlier delivery had recorded the batch.
+    of the others (only if the claim succeeded), and the counts. Returns what was recorded, or None
+    when an earlier delivery had recorded the batch.
+
+    One statement is atomic by itself, so it runs on the driver outside a transaction: one round
+    trip instead of three (BEGIN and COMMIT), which is most of what such a batch costs. ``conn``
+    must not be in a transaction.
     """
     entry_id, batch_no = batch_key
-    params = {
-        "entry_id": entry_id, "batch_no": batch_no, "feed_id": feed_id,
-        "keys": [key for key, _ in known], "external_ids": [external_id for _, external_id in known],
-        "vanished": vanished_reason, "now": stamps.now, "stale_before": stamps.stale_before,
-    }  # fmt: skip
-    return (await conn.execute(_pg_known_batch(), params)).first()
-
-
-@functools.cache
-def _pg_known_batch() -> sa.TextualSelect:
-    # Data-modifying CTEs all see the snapshot the statement started with; "linked" and "refreshed"
-    # write only when "claim" inserted the batch row (a concurrent claim of the same key waits for
-    # the other transaction, then does nothing).
-    sql = """
-        WITH wanted AS (
-            SELECT k.key, k.external_id, k.ord
-            FROM unnest(CAST(:keys AS text[]), CAST(:external_ids AS text[]))
-                 WITH ORDINALITY AS k(key, external_id, ord)
-        ), present AS (
-            SELECT jobs.key, jobs.last_seen < :stale_before AS stale
-            FROM jobs JOIN wanted ON jobs.key = wanted.key
-        ), claim AS (
-            INSERT INTO batches (entry_id, batch_no, new, updated, unchanged, failed, failures, created_at)
-            SELECT :entry_id, :batch_no, 0, 0, (SELECT count(*) FROM present),
-                   (SELECT count(*) FROM wanted) - (SELECT count(*) FROM present),
-                   COALESCE(
-                       (SELECT json_agg(json_build_object('external_id', w.external_id, 'reason', :vanished)
-                                        ORDER BY w.ord)
-                        FROM wanted w WHERE NOT EXISTS (SELECT FROM present p WHERE p.key = w.key)),
-                       CAST('[]' AS json)),
-                   :now
-            ON CONFLICT (entry_id, batch_no) DO NOTHING
-            RETURNING unchanged, failed, failures
-        ), linked AS (
-            INSERT INTO job_feeds (job_key, feed_id, first_seen, last_seen)
-            SELECT key, :feed_id, :now, :now FROM present WHERE EXISTS (SELECT FROM claim) ORDER BY key
-            ON CONFLICT (job_key, feed_id) DO UPDATE SET last_seen = excluded.last_seen
-            WHERE job_feeds.last_seen < :stale_before
-        ), refreshed AS (
-            UPDATE jobs SET last_seen = :now FROM present
-            WHERE jobs.key = present.key AND present.stale AND EXISTS (SELECT FROM claim)
-        )
-        SELECT unchanged, failed, failures FROM claim
-    """
-    statement = sa.text(sql).bindparams(
-        sa.bindparam("entry_id", type_=sa.Text),
-        sa.bindparam("batch_no", type_=sa.Integer),
-        sa.bindparam("feed_id", type_=sa.Text),
-        sa.bindparam("vanished", type_=sa.Text),
-        sa.bindparam("now", type_=UTCDateTime),
-        sa.bindparam("stale_before", type_=UTCDateTime),
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection  # asyncpg's connection
+    if driver is None:
+        raise StoreError("store: connection closed before the batch was written", transient=True)
+    row = await driver.fetchrow(
+        _PG_KNOWN_BATCH, entry_id, batch_no, feed_id, [key for key, _ in known],
+        [external_id for _, external_id in known], vanished_reason, stamps.now, stamps.stale_before,
+    )  # fmt: skip
+    if row is None:
+        return None
+    failures = row["failures"]  # SQLAlchemy's dialect installs a json codec on its connections
+    return KnownBatchRecord(
+        row["unchanged"], row["failed"], json.loads(failures) if isinstance(failures, str) else failures
     )
-    return statement.columns(unchanged=sa.Integer, failed=sa.Integer, failures=sa.JSON)
+
+
+# $1 entry_id, $2 batch_no, $3 feed_id, $4 keys, $5 external_ids, $6 vanished reason, $7 now,
+# $8 stale_before. Data-modifying CTEs all see the snapshot the statement started with; "linked" and
+# "refreshed" write only when "claim" inserted the batch row (a concurrent claim of the same key
+# waits for the other transaction, then does nothing).
+_PG_KNOWN_BATCH = """
+    WITH wanted AS (
+        SELECT k.key, k.external_id, k.ord
+        FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS k(key, external_id, ord)
+    ), present AS (
+        SELECT jobs.key, jobs.last_seen < $8::timestamptz AS stale
+        FROM jobs JOIN wanted ON jobs.key = wanted.key
+    ), claim AS (
+        INSERT INTO batches (entry_id, batch_no, new, updated, unchanged, failed, failures, created_at)
+        SELECT $1::text, $2::int, 0, 0, (SELECT count(*) FROM present),
+               (SELECT count(*) FROM wanted) - (SELECT count(*) FROM present),
+               COALESCE(
+                   (SELECT json_agg(json_build_object('external_id', w.external_id, 'reason', $6::text)
+                                    ORDER BY w.ord)
+                    FROM wanted w WHERE NOT EXISTS (SELECT FROM present p WHERE p.key = w.key)),
+                   '[]'::json),
+               $7::timestamptz
+        ON CONFLICT (entry_id, batch_no) DO NOTHING
+        RETURNING unchanged, failed, failures
+    ), linked AS (
+        INSERT INTO job_feeds (job_key, feed_id, first_seen, last_seen)
+        SELECT key, $3::text, $7::timestamptz, $7::timestamptz FROM present
+        WHERE EXISTS (SELECT FROM claim) ORDER BY key
+        ON CONFLICT (job_key, feed_id) DO UPDATE SET last_seen = excluded.last_seen
+        WHERE job_feeds.last_seen < $8::timestamptz
+    ), refreshed AS (
+        UPDATE jobs SET last_seen = $7::timestamptz FROM present
+        WHERE jobs.key = present.key AND present.stale AND EXISTS (SELECT FROM claim)
+    )
+    SELECT unchanged, failed, failures FROM claim
+"""
 
 
 # ---------------------------------------------------------------- SQLite: insertmanyvalues
