@@ -264,24 +264,31 @@ class _KnownWriter:
         self._ctx, self._data = ctx, data
         self._backlog = asyncio.Semaphore(_KNOWN_WRITES_QUEUED)
         self._connections = asyncio.Semaphore(_KNOWN_WRITES_IN_FLIGHT)
-        self._tasks = asyncio.TaskGroup()
+        self._tasks: list[asyncio.Task[None]] = []
         self.left_over: list[tuple[int, list[tuple[str, str]]]] = []
 
     async def __aenter__(self) -> Self:
-        await self._tasks.__aenter__()
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        """Wait for the writes under way (or cancel them, when the fan-out failed)."""
-        await self._tasks.__aexit__(exc_type, exc, tb)
+        """Wait for the writes under way, or cancel them when the fan-out failed. (Not a TaskGroup:
+        it would wrap the fan-out's own error in an ExceptionGroup, and that error is the reason
+        the entry reports.)"""
+        try:
+            if exc_type is None:
+                await asyncio.gather(*self._tasks)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def submit(self, batch_no: int, known: list[tuple[str, str]]) -> None:
         # Parsing goes on while writes wait for a connection; it waits only when the store is far
         # behind, so memory stays bounded.
         await self._backlog.acquire()
-        self._tasks.create_task(self._write(batch_no, known))
+        self._tasks.append(asyncio.create_task(self._write(batch_no, known)))
 
     async def _write(self, batch_no: int, known: list[tuple[str, str]]) -> None:
         data = self._data

@@ -194,6 +194,23 @@ async def test_a_known_batch_the_store_refuses_in_the_feed_job_is_left_to_a_batc
     assert sum(e.unchanged for e in second.feeds) == sum(e.total_fetched for e in first.feeds)
 
 
+async def test_a_store_error_during_the_fan_out_is_the_reason_the_entry_gives(
+    feeds: Any, run_import: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jobimporter import feedjob
+    from jobimporter.errors import StoreError
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise StoreError("store: read raw hashes failed: lookup broke (test)")
+
+    monkeypatch.setattr(feedjob, "_split_known", broken)
+    feeds.route("/f", body=render_feed(load_real_jobs()[:9], title="t", link="https://jobicy.com"))
+    run = await run_import([FeedSource(name="f", url=feeds.url("/f"))])
+    entry = run.feeds[0]
+    assert entry.status is EntryStatus.FAILED
+    assert entry.error is not None and "lookup broke (test)" in entry.error, entry.error
+
+
 async def test_a_big_changed_feed_is_normalized_in_a_process_with_the_same_records(
     feeds: Any, runtime: Runtime, run_import: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
