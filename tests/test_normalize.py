@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import random
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -403,3 +404,51 @@ def test_raw_hash_changes_with_any_raw_field_and_with_the_base_url() -> None:
     ):
         assert raw_hash(changed, "https://a.example/") != digest
     assert raw_hash(item, "https://b.example/") != digest
+
+
+def test_raw_hash_frames_its_texts_so_moving_text_between_fields_changes_it() -> None:
+    from dataclasses import replace
+
+    from jobimporter.normalize import raw_hash
+
+    item = RawItem(position=1, guid="g", title="ab", summary="c", locations=("x",))
+    digest = raw_hash(item, "https://a.example/")
+    for other in (
+        replace(item, title="a", summary="bc"),  # same characters, other split
+        replace(item, summary=None, content_html="c"),  # same text, other field
+        replace(item, summary=""),  # empty is not missing
+        replace(item, locations=(), categories=("x",)),  # same value, other list
+        replace(item, locations=("x", "")),
+        replace(item, extra={"x": ""}, locations=()),
+    ):
+        assert raw_hash(other, "https://a.example/") != digest
+    lone_surrogate = replace(item, title="a\ud800b")  # a JSON feed may carry one
+    assert raw_hash(lone_surrogate, "https://a.example/") != digest
+
+
+@pytest.mark.parametrize(
+    "title", [None, "", "   ", "\xa0", "&nbsp;", " &#32; ", "&amp;", "a", " a ", "&bogus;", "\u2003x"]
+)
+@pytest.mark.parametrize(
+    ("guid", "link", "content"),
+    [("g", None, None), (" ", "/jobs/1", None), (None, "mailto:x@y", "<p>x</p>"), (None, None, " ")],
+)
+def test_identify_agrees_with_normalize_on_titles_and_fallback_ids(
+    title: str | None, guid: str | None, link: str | None, content: str | None
+) -> None:
+    """identify checks the title without cleaning it, and resolves the link only without a guid."""
+    from jobimporter.normalize import identify
+
+    item = RawItem(position=3, guid=guid, link=link, title=title, content_html=content)
+    try:
+        record = normalize(item, source="s", base_url="https://a.example/")
+    except ItemError as exc:
+        with pytest.raises(ItemError, match=re.escape(str(exc))):
+            identify(item, source="s", base_url="https://a.example/")
+        return
+    identity = identify(item, source="s", base_url="https://a.example/")
+    assert (identity.key, identity.external_id, identity.raw_hash) == (
+        record.key,
+        record.external_id,
+        record.raw_hash,
+    )

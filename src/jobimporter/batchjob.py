@@ -8,6 +8,7 @@ written and counted once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from bullmq.custom_errors import UnrecoverableError
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 from jobimporter.context import ImportContext
 from jobimporter.errors import StoreError
 from jobimporter.events import BatchProcessed
-from jobimporter.models import BatchKey, ItemFailure, JobRecord, utcnow
+from jobimporter.models import BatchKey, ItemFailure, JobRecord, UpsertResult, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +26,11 @@ async def process_batch_job(ctx: ImportContext, job: Any, token: str) -> dict[st
     data = job.data
     key = BatchKey(str(data["entry_id"]), int(data["batch_no"]))
     records, failures = validate_items(data.get("items") or [])
+    known = [(str(k), str(external_id)) for k, external_id in data.get("known") or []]
     try:
-        known = [(str(k), str(external_id)) for k, external_id in data.get("known") or []]
-        result = await ctx.store.upsert_batch(
-            key, str(data["feed_id"]), records, failures,
-            now=utcnow(), seen_refresh_s=ctx.seen_refresh_s, known=known,
-        )  # fmt: skip
+        result = await write_batch(
+            ctx, str(data["run_id"]), key, str(data["feed_id"]), records, failures, known
+        )
     except StoreError as exc:
         if exc.transient:
             raise  # BullMQ retries with backoff
@@ -40,9 +40,33 @@ async def process_batch_job(ctx: ImportContext, job: Any, token: str) -> dict[st
     # this point finds the batch recorded and returns its result without needing them.
     if data.get("items"):
         await job.updateData({k: v for k, v in data.items() if k not in ("items", "known")})
+    return {
+        "new": result.new,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "failed": result.failed,
+    }
+
+
+async def write_batch(
+    ctx: ImportContext,
+    run_id: str,
+    key: BatchKey,
+    feed_id: str,
+    records: Sequence[JobRecord],
+    failures: Sequence[ItemFailure],
+    known: Sequence[tuple[str, str]],
+) -> UpsertResult:
+    """Upsert one batch (recorded once under ``key``, however often it is written) and announce it.
+
+    :raises StoreError: the batch was not written; ``transient`` says whether trying again may help.
+    """
+    result = await ctx.store.upsert_batch(
+        key, feed_id, records, failures, now=utcnow(), seen_refresh_s=ctx.seen_refresh_s, known=known
+    )
     await ctx.events.publish(
         BatchProcessed(
-            run_id=str(data["run_id"]),
+            run_id=run_id,
             entry_id=key.entry_id,
             batch_no=key.batch_no,
             new=result.new,
@@ -51,12 +75,7 @@ async def process_batch_job(ctx: ImportContext, job: Any, token: str) -> dict[st
             failed=result.failed,
         )
     )
-    return {
-        "new": result.new,
-        "updated": result.updated,
-        "unchanged": result.unchanged,
-        "failed": result.failed,
-    }
+    return result
 
 
 def validate_items(items: list[Any]) -> tuple[list[JobRecord], list[ItemFailure]]:

@@ -16,19 +16,23 @@ Failure rules:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import multiprocessing
 import random
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
-from typing import Any, BinaryIO, cast
+from types import TracebackType
+from typing import Any, BinaryIO, Self, cast
 
 from bullmq.custom_errors import DelayedError, UnrecoverableError, WaitingChildrenError
-from pydantic import ValidationError
 
+from jobimporter.batchjob import write_batch
 from jobimporter.context import ImportContext
-from jobimporter.errors import FeedError, FetchError, FetchHTTPError, ItemError
+from jobimporter.errors import FeedError, FetchError, FetchHTTPError, ItemError, StoreError
 from jobimporter.fetch import FetchResult, fetch_feed
 from jobimporter.models import (
     BatchKey,
@@ -36,12 +40,11 @@ from jobimporter.models import (
     FeedFormat,
     ImportEntry,
     ItemFailure,
-    JobRecord,
     Priority,
     RawItem,
     utcnow,
 )
-from jobimporter.normalize import Identity, identify, normalize
+from jobimporter.normalize import Identity, identify, normalize_each
 from jobimporter.parse import parse_feed
 from jobimporter.queue import BATCH_JOB, batch_job_id, batch_job_options
 from jobimporter.runs import close_entry, publish_entry
@@ -54,6 +57,14 @@ log = logging.getLogger(__name__)
 _ITEMS_PER_ENQUEUE = 1000
 # Items identified per raw-hash lookup: one database round trip decides which of them need normalizing.
 _ITEMS_PER_LOOKUP = 1000
+# Batches of known items the feed job writes at once: enough to keep the store busy while it
+# parses, few enough to leave the pool's connections to the batch workers.
+_KNOWN_WRITES_IN_FLIGHT = 3
+# Batches of known items waiting for a connection before parsing waits for them (~100 items each).
+_KNOWN_WRITES_QUEUED = 50
+# Changed items a feed must have shown (with more to come) before it gets a normalizer process: a
+# process costs a fraction of a second to start and some memory, worth it only for big imports.
+_PROCESS_AFTER_CHANGED = 1000
 
 
 @dataclass(slots=True)
@@ -77,6 +88,15 @@ class FeedJobData:
     @classmethod
     def from_job(cls, data: dict[str, Any]) -> FeedJobData:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """A normalized record as it goes to a batch job: its key and its fields as JSON values. Dumped
+    where it was normalized (a thread or the normalizer process), not on the event loop."""
+
+    key: str
+    fields: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -171,13 +191,22 @@ async def _mark_processing(ctx: ImportContext, data: FeedJobData, result: FetchR
 
 async def _fan_out(ctx: ImportContext, job: Any, data: FeedJobData, result: FetchResult) -> None:
     """Parse the body slice by slice off the event loop (lxml is CPU-bound), queueing batches as they
-    fill. One dedicated thread per feed: a libxml2 parser must not move between threads."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as parser_thread:
-        await _fan_out_in(parser_thread, ctx, job, data, result)
+    fill. One dedicated thread per feed parses: a libxml2 parser must not move between threads. The
+    changed items are normalized elsewhere (``_Normalizer``) while the next slice is parsed."""
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as parser_thread,
+        _Normalizer() as normalizer,
+    ):
+        await _fan_out_in(parser_thread, normalizer, ctx, job, data, result)
 
 
 async def _fan_out_in(
-    parser_thread: ThreadPoolExecutor, ctx: ImportContext, job: Any, data: FeedJobData, result: FetchResult
+    parser_thread: ThreadPoolExecutor,
+    normalizer: _Normalizer,
+    ctx: ImportContext,
+    job: Any,
+    data: FeedJobData,
+    result: FetchResult,
 ) -> None:
     assert result.body is not None
     items = parse_feed(cast(BinaryIO, result.body), format=FeedFormat(data.format))
@@ -190,27 +219,151 @@ async def _fan_out_in(
     loop = asyncio.get_running_loop()
     batch_size = data.batch_size or ctx.batch_size
     per_chunk = batch_size * max(1, _ITEMS_PER_LOOKUP // batch_size)
-    while True:
-        chunk = await loop.run_in_executor(
-            parser_thread, _read_chunk, items, per_chunk, source, base_url, seen
-        )
-        known, fresh = await _split_known(ctx, chunk.items)
-        records, failures = await loop.run_in_executor(parser_thread, _normalize_all, fresh, source, base_url)
-        early_failures += chunk.failures + failures
-        for group in _in_batches(chunk.items, known, records, batch_size):
-            group_records = [entry for entry in group if isinstance(entry, JobRecord)]
-            group_known = [entry for entry in group if not isinstance(entry, JobRecord)]
-            data.batch_sizes.append(len(group))
-            pending.append(_batch_job(data, len(data.batch_sizes), group_records, group_known, ctx, parent))
-            pending_items += len(group)
-        if pending_items >= _ITEMS_PER_ENQUEUE or (chunk.done and pending):
-            await ctx.queues.add_batches(pending)
-            pending, pending_items = [], 0
-        if chunk.done:
-            data.parse_error = chunk.error
-            break
+    read = functools.partial(_read_chunk, items, per_chunk, source, base_url, seen)
+    reading = loop.run_in_executor(parser_thread, read)
+    async with _KnownWriter(ctx, data) as known_writer:
+        while True:
+            chunk = await reading
+            if not chunk.done:
+                # Read ahead: the parser works on the next slice while this one is looked up,
+                # normalized and queued. Slices are still handled one at a time, in document order.
+                reading = loop.run_in_executor(parser_thread, read)
+            known, fresh = await _split_known(ctx, chunk.items)
+            records, failures = await normalizer.run(fresh, source, base_url, more_to_come=not chunk.done)
+            early_failures += chunk.failures + failures
+            for group in _in_batches(chunk.items, known, records, batch_size):
+                group_records = [entry for entry in group if isinstance(entry, _Queued)]
+                group_known = [entry for entry in group if not isinstance(entry, _Queued)]
+                data.batch_sizes.append(len(group))
+                if group_records:
+                    pending.append(
+                        _batch_job(data, len(data.batch_sizes), group_records, group_known, ctx, parent)
+                    )
+                    pending_items += len(group)
+                else:
+                    await known_writer.submit(len(data.batch_sizes), group_known)
+            if pending_items >= _ITEMS_PER_ENQUEUE or (chunk.done and pending):
+                await ctx.queues.add_batches(pending)
+                pending, pending_items = [], 0
+            if chunk.done:
+                data.parse_error = chunk.error
+                break
+    left = [_batch_job(data, batch_no, [], known, ctx, parent) for batch_no, known in known_writer.left_over]
+    await ctx.queues.add_batches(left)
     await _record_early_failures(ctx, data, early_failures)
     data.etag, data.last_modified, data.step = result.etag, result.last_modified, "finalize"
+
+
+class _KnownWriter:
+    """Writes the batches whose items all matched their stored raw hash, here rather than through
+    batch jobs, a few at a time while the feed goes on being read.
+
+    Such a batch only confirms, links and counts stored jobs: a few cheap statements, while a trip
+    through Redis and a worker costs more than the writing (an unchanged re-import is mostly these).
+    It is the same exactly-once write a batch job makes (``write_batch``, under the same batch key).
+    A batch the store refused is listed in ``left_over``, for a batch job that retries it or fails
+    it with its reason like any other.
+    """
+
+    def __init__(self, ctx: ImportContext, data: FeedJobData) -> None:
+        self._ctx, self._data = ctx, data
+        self._backlog = asyncio.Semaphore(_KNOWN_WRITES_QUEUED)
+        self._connections = asyncio.Semaphore(_KNOWN_WRITES_IN_FLIGHT)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.left_over: list[tuple[int, list[tuple[str, str]]]] = []
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Wait for the writes under way, or cancel them when the fan-out failed. (Not a TaskGroup:
+        it would wrap the fan-out's own error in an ExceptionGroup, and that error is the reason
+        the entry reports.)"""
+        try:
+            if exc_type is None:
+                await asyncio.gather(*self._tasks)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def submit(self, batch_no: int, known: list[tuple[str, str]]) -> None:
+        # Parsing goes on while writes wait for a connection; it waits only when the store is far
+        # behind, so memory stays bounded.
+        await self._backlog.acquire()
+        self._tasks.append(asyncio.create_task(self._write(batch_no, known)))
+
+    async def _write(self, batch_no: int, known: list[tuple[str, str]]) -> None:
+        data = self._data
+        key = BatchKey(data.entry_id, batch_no)
+        try:
+            async with self._connections:
+                await write_batch(self._ctx, data.run_id, key, data.feed_id, [], [], known)
+        except StoreError as exc:
+            log.info(
+                "feed %s: batch %s left to a batch job: %s", data.url, key, exc, extra={"run_id": data.run_id}
+            )
+            self.left_over.append((batch_no, known))
+        finally:
+            self._backlog.release()
+
+
+class _Normalizer:
+    """Normalizes a feed's changed items off the event loop: in a thread of its own (nh3 and sha256
+    release the GIL, so it overlaps parsing a little) and, once the feed has shown itself big and
+    changed, in a process of its own: normalizing is pure Python (~120 µs an item, twice what
+    parsing costs), and a process is the only way it runs beside parsing and the batch writes
+    instead of taking turns with them on the GIL. Items and records cross the process pickled.
+
+    The process is spawned while the thread goes on normalizing, and used once it is ready; if it
+    dies, the thread takes over again.
+    """
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="normalize")
+        self._process: ProcessPoolExecutor | None = None
+        self._ready: Future[list[_Queued | str]] | None = None
+        self._changed = 0
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._thread.shutdown(wait=True)
+        self._stop_process()
+
+    async def run(
+        self, items: list[tuple[RawItem, Identity]], source: str, base_url: str, *, more_to_come: bool
+    ) -> tuple[list[_Queued], list[ItemFailure]]:
+        if not items:  # an unchanged slice: no hop at all
+            return [], []
+        loop = asyncio.get_running_loop()
+        self._changed += len(items)
+        if self._process is None and more_to_come and self._changed >= _PROCESS_AFTER_CHANGED:
+            self._start_process()
+        if self._process is not None and self._ready is not None and self._ready.done():
+            work = functools.partial(_normalize_for_queue, items, source, base_url)
+            try:
+                return _sorted_out(items, await loop.run_in_executor(self._process, work))
+            except BrokenProcessPool as exc:
+                log.warning("normalizer process died (%s); normalizing in a thread again", exc)
+                self._stop_process()
+        return await loop.run_in_executor(self._thread, _normalize_all, items, source, base_url)
+
+    def _start_process(self) -> None:
+        # spawn, not fork: this process runs threads and holds sockets a child must not inherit.
+        self._process = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        # Normalizing nothing: done once the process has started and imported normalize.
+        self._ready = self._process.submit(functools.partial(_normalize_for_queue, [], "", ""))
+
+    def _stop_process(self) -> None:
+        if self._process is not None:
+            self._process.shutdown(wait=False, cancel_futures=True)
+        self._process, self._ready = None, None
 
 
 def _read_chunk(items: Iterator[RawItem], size: int, source: str, base_url: str, seen: set[str]) -> _Chunk:
@@ -243,23 +396,23 @@ def _take(raw: RawItem, source: str, base_url: str, seen: set[str], chunk: _Chun
 
 async def _split_known(
     ctx: ImportContext, items: list[tuple[RawItem, Identity]]
-) -> tuple[set[str], list[RawItem]]:
+) -> tuple[set[str], list[tuple[RawItem, Identity]]]:
     """Items whose stored raw hash matches are unchanged byte for byte: they skip normalization and
-    travel as (key, external_id) only. Returns their keys, and the raw items that need normalizing."""
+    travel as (key, external_id) only. Returns their keys, and the items that need normalizing."""
     if not items:
         return set(), []
     stored = await ctx.store.raw_hashes([identity.key for _, identity in items])
     known = {i.key for _, i in items if stored.get(i.key) == i.raw_hash}
-    return known, [raw for raw, i in items if i.key not in known]
+    return known, [(raw, i) for raw, i in items if i.key not in known]
 
 
 def _in_batches(
-    items: list[tuple[RawItem, Identity]], known: set[str], records: list[JobRecord], size: int
-) -> Iterator[list[JobRecord | tuple[str, str]]]:
+    items: list[tuple[RawItem, Identity]], known: set[str], records: list[_Queued], size: int
+) -> Iterator[list[_Queued | tuple[str, str]]]:
     """Cut the chunk into batches in document order (known items as ``(key, external_id)``), so a
     retried fan-out numbers the same items the same way; items that failed normalization drop out."""
     by_key = {record.key: record for record in records}
-    entries: list[JobRecord | tuple[str, str]] = []
+    entries: list[_Queued | tuple[str, str]] = []
     for _, identity in items:
         if identity.key in known:
             entries.append((identity.key, identity.external_id))
@@ -270,15 +423,30 @@ def _in_batches(
 
 
 def _normalize_all(
-    raws: list[RawItem], source: str, base_url: str
-) -> tuple[list[JobRecord], list[ItemFailure]]:
-    records: list[JobRecord] = []
+    items: list[tuple[RawItem, Identity]], source: str, base_url: str
+) -> tuple[list[_Queued], list[ItemFailure]]:
+    return _sorted_out(items, _normalize_for_queue(items, source, base_url))
+
+
+def _normalize_for_queue(
+    items: list[tuple[RawItem, Identity]], source: str, base_url: str
+) -> list[_Queued | str]:
+    """Normalize and dump for the queue; runs in the normalizer thread or process."""
+    results = normalize_each(items, source=source, base_url=base_url)
+    return [r if isinstance(r, str) else _Queued(r.key, r.model_dump(mode="json")) for r in results]
+
+
+def _sorted_out(
+    items: list[tuple[RawItem, Identity]], results: list[_Queued | str]
+) -> tuple[list[_Queued], list[ItemFailure]]:
+    """Records, and a failure (labelled by the raw item) for each item whose result is a reason."""
+    records: list[_Queued] = []
     failures: list[ItemFailure] = []
-    for raw in raws:
-        try:
-            records.append(normalize(raw, source=source, base_url=base_url))
-        except (ItemError, ValidationError) as exc:
-            failures.append(ItemFailure(_item_label(raw), _reason(exc)))
+    for (raw, _), result in zip(items, results, strict=True):
+        if isinstance(result, str):
+            failures.append(ItemFailure(_item_label(raw), result))
+        else:
+            records.append(result)
     return records, failures
 
 
@@ -286,16 +454,10 @@ def _item_label(raw: RawItem) -> str:
     return (raw.guid or raw.link or f"item #{raw.position}").strip()[:500]
 
 
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "invalid: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-    return str(exc)
-
-
 def _batch_job(
     data: FeedJobData,
     batch_no: int,
-    records: list[JobRecord],
+    records: list[_Queued],
     known: list[tuple[str, str]],
     ctx: ImportContext,
     parent: dict[str, str],
@@ -305,7 +467,7 @@ def _batch_job(
         "entry_id": data.entry_id,
         "feed_id": data.feed_id,
         "batch_no": batch_no,
-        "items": [r.model_dump(mode="json") for r in records],
+        "items": [r.fields for r in records],
         "known": known,
     }
     options = batch_job_options(data.entry_id, batch_no, Priority(data.priority), ctx.policy, parent)

@@ -781,6 +781,36 @@ async def test_known_items_count_as_unchanged_and_are_linked_without_writes(stor
     assert (await store.get_job(job(0).key))["last_changed"] == T0
 
 
+async def test_a_batch_of_known_items_only_is_confirmed_linked_and_recorded_once(store: JobStore) -> None:
+    """upsert_batch with ``known`` only (what an unchanged re-import sends; one statement on
+    PostgreSQL): stored keys are unchanged and linked, a vanished one fails with its reason, and a
+    second delivery of the batch returns what the first recorded."""
+    await store.upsert_batch(BatchKey("ent_a", 1), "feed_a", jobs(range(3)), now=T0)
+    keys = [job(n).key for n in range(3)]
+    before = await xmins(store, keys) if is_postgres(store) else {}
+    gone = ("gone0001", "https://jobs.example/gone")
+    known = [(job(0).key, job(0).external_id), gone, *[(job(n).key, job(n).external_id) for n in (1, 2)]]
+
+    result = await store.upsert_batch(
+        BatchKey("ent_b", 1), "feed_b", [], now=T0 + timedelta(seconds=5), known=known
+    )
+
+    assert (result.new, result.updated, result.unchanged, result.failed) == (0, 0, 3, 1)
+    assert [f.external_id for f in result.failures] == ["https://jobs.example/gone"]
+    assert "next run" in result.failures[0].reason
+    for n in range(3):
+        stored = await store.get_job(job(n).key)
+        assert (stored["feed_ids"], stored["last_seen"]) == (["feed_a", "feed_b"], T0)
+    if is_postgres(store):
+        assert await xmins(store, keys) == before  # recent last_seen: no job row written
+
+    again = await store.upsert_batch(
+        BatchKey("ent_b", 1), "feed_b", [], now=T0 + timedelta(seconds=9), known=known[:1]
+    )
+    assert again == result
+    assert await store.batch_results("ent_b") == {1: result}
+
+
 # ---------------------------------------------------------------- admin API: history lists
 
 

@@ -7,6 +7,7 @@ local HTTP feed server. Workers run in this process except where a test kills on
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,109 @@ async def test_reimport_is_all_unchanged_and_three_edits_are_exactly_three_updat
     assert_exact(third)
     assert sum(e.updated for e in third.feeds) == 3
     assert sum(e.new for e in third.feeds) == 0
+
+
+async def test_batches_of_raw_hash_matches_are_written_by_the_feed_job_exactly_once(
+    feeds: Any, runtime: Runtime, run_import: Any
+) -> None:
+    """A batch whose items all matched their stored raw hash is written by the feed job itself (no
+    batch job goes through Redis), under its batch key, and announced like any batch."""
+    from jobimporter.events import BatchProcessed
+
+    # One feed: an item in several feeds is stored with the raw hash of the last one to write it
+    # (the base URL is part of it), so in the other feeds it is normalized and found unchanged by hash.
+    sources = [s for s in serve_nine(feeds) if s.url.endswith("/?feed=job_feed")]
+    first = await run_import(sources)
+    ctx = runtime.ctx
+    completed_jobs = (await ctx.queues.counts())[ctx.queues.names.batches]["completed"]
+    after = await ctx.events.last_id()
+    second = await run_import(sources)
+
+    assert second.status is RunStatus.COMPLETED
+    assert_exact(second)
+    assert sum(e.unchanged for e in second.feeds) == sum(e.total_fetched for e in first.feeds)
+    assert (await ctx.queues.counts())[ctx.queues.names.batches]["completed"] == completed_jobs
+    announced: dict[tuple[str, int], int] = {}
+    async for _, event in ctx.events.subscribe(after, block_ms=100):
+        if event is None:
+            break
+        if isinstance(event, BatchProcessed) and event.run_id == second.run_id:
+            announced[(event.entry_id, event.batch_no)] = event.unchanged
+    assert len(announced) == sum(e.batches for e in second.feeds)
+    assert sum(announced.values()) == sum(e.unchanged for e in second.feeds)
+
+
+async def test_a_known_batch_the_store_refuses_in_the_feed_job_is_left_to_a_batch_job(
+    feeds: Any, runtime: Runtime, run_import: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jobimporter import feedjob
+    from jobimporter.errors import StoreError
+
+    sources = serve_nine(feeds)
+    first = await run_import(sources)
+
+    async def refused(*args: Any, **kwargs: Any) -> None:
+        raise StoreError("store: connection lost (test)", transient=True)
+
+    monkeypatch.setattr(feedjob, "write_batch", refused)  # the feed job's own writes only
+    second = await run_import(sources)
+
+    assert second.status is RunStatus.COMPLETED, [(e.url, e.status, e.error) for e in second.feeds]
+    assert_exact(second)
+    assert [(e.new, e.updated, e.failed) for e in second.feeds] == [(0, 0, 0)] * len(second.feeds)
+    assert sum(e.unchanged for e in second.feeds) == sum(e.total_fetched for e in first.feeds)
+
+
+async def test_a_store_error_during_the_fan_out_is_the_reason_the_entry_gives(
+    feeds: Any, run_import: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jobimporter import feedjob
+    from jobimporter.errors import StoreError
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise StoreError("store: read raw hashes failed: lookup broke (test)")
+
+    monkeypatch.setattr(feedjob, "_split_known", broken)
+    feeds.route("/f", body=render_feed(load_real_jobs()[:9], title="t", link="https://jobicy.com"))
+    run = await run_import([FeedSource(name="f", url=feeds.url("/f"))])
+    entry = run.feeds[0]
+    assert entry.status is EntryStatus.FAILED
+    assert entry.error is not None and "lookup broke (test)" in entry.error, entry.error
+
+
+async def test_a_big_changed_feed_is_normalized_in_a_process_with_the_same_records(
+    feeds: Any, runtime: Runtime, run_import: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past a threshold of changed items the feed job normalizes in a process of its own; what it
+    stores is exactly what normalizing in the thread gives."""
+    from jobimporter import feedjob
+    from jobimporter.normalize import identify, normalize
+    from jobimporter.parse import parse_feed
+    from jobimporter.sources import publisher_host
+
+    monkeypatch.setattr(feedjob, "_ITEMS_PER_LOOKUP", 7)  # slices of one batch (batch_size=7)
+    monkeypatch.setattr(feedjob, "_PROCESS_AFTER_CHANGED", 1)
+    started: list[bool] = []
+    start = feedjob._Normalizer._start_process
+
+    def start_and_wait(self: Any) -> None:  # the feed is small: wait for the process, so it is used
+        start(self)
+        self._ready.result(timeout=60)
+        started.append(True)
+
+    monkeypatch.setattr(feedjob._Normalizer, "_start_process", start_and_wait)
+    body = render_feed(load_real_jobs()[:40], title="t", link="https://jobicy.com")
+    feeds.route("/big", body=body)
+    run = await run_import([FeedSource(name="big", url=feeds.url("/big"))])
+
+    entry = run.feeds[0]
+    assert started == [True]
+    assert (entry.status, entry.total_fetched, entry.new, entry.failed) == (EntryStatus.COMPLETED, 40, 40, 0)
+    url = feeds.url("/big")
+    for item in list(parse_feed(io.BytesIO(body)))[::7]:
+        identity = identify(item, source=publisher_host(url), base_url=url)
+        expected = normalize(item, source=publisher_host(url), base_url=url)
+        assert (await runtime.ctx.store.get_job(identity.key))["record"] == expected
 
 
 async def test_unchanged_feed_answers_304_and_entry_is_not_modified(feeds: Any, run_import: Any) -> None:

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -46,6 +47,8 @@ from jobimporter.store.sql_upserts import (
     Stamps,
     copy_new_jobs,
     link_feed,
+    record_known_batch,
+    stale_flags,
     stored_states,
     upsert_jobs,
 )
@@ -140,6 +143,8 @@ async def upsert_batch(
         raise StoreError("store: upsert_batch needs a timezone-aware 'now'")
     started = time.perf_counter()
     batch = _plan(key, feed_id, records, failures, now, seen_refresh_s, known)
+    if caps.array_binds and batch.known and not batch.rows and not batch.failures:
+        return await _upsert_known_only(conn, batch)
     try:
         async with conn.begin():
             if not await _claim(conn, caps, batch):
@@ -151,6 +156,24 @@ async def upsert_batch(
         return await _recorded(conn, key)
     elapsed = time.perf_counter() - started
     logger.debug("store: batch %s: %s in %.3fs", key, describe(result), elapsed)
+    return result
+
+
+async def _upsert_known_only(conn: AsyncConnection, batch: _Batch) -> UpsertResult:
+    """PostgreSQL, a batch of raw-hash matches only (what an unchanged re-import sends): the same
+    claim, confirm, link and record as the general path, in one statement and one round trip."""
+    started = time.perf_counter()
+    key = batch.key
+    row = await record_known_batch(
+        conn, (key.entry_id, key.batch_no), batch.feed_id, list(batch.known.items()), VANISHED_REASON,
+        batch.stamps,
+    )  # fmt: skip
+    if row is None:
+        logger.info("store: batch %s was already recorded; returning its result", key)
+        return await _recorded(conn, key)
+    failures = tuple(ItemFailure(f["external_id"], f["reason"]) for f in row.failures)
+    result = UpsertResult(unchanged=row.unchanged, failed=row.failed, failures=failures)
+    logger.debug("store: batch %s: %s in %.3fs", key, describe(result), time.perf_counter() - started)
     return result
 
 
@@ -211,12 +234,12 @@ async def _confirm_known(
     vanished since the caller looked fails (its raw hash is gone too, so the next run re-imports it)."""
     if not batch.known:
         return []
-    states = await stored_states(conn, caps, sorted(batch.known))
+    flags = await stale_flags(conn, caps, sorted(batch.known), batch.stamps.stale_before)
     for key, external_id in batch.known.items():
-        if key not in states:
+        if key not in flags:
             tally.failures.append(ItemFailure(external_id, VANISHED_REASON))
-    present = sorted(states)
-    stale = [key for key in present if states[key].last_seen < batch.stamps.stale_before]
+    present = sorted(flags)
+    stale = [key for key in present if flags[key]]
     if stale:
         await conn.execute(sa.update(jobs).where(jobs.c.key.in_(stale)).values(last_seen=batch.stamps.now))
     tally.unchanged += len(present)
@@ -390,6 +413,11 @@ async def column_by_key(
     column = jobs.c[name]
     found: dict[str, str] = {}
     wanted = sorted(set(keys))
+    if caps.array_binds:
+        # One array parameter: rendering and binding a thousand IN parameters cost more than the query.
+        any_key = jobs.c.key == sa.any_(sa.bindparam("keys", type_=postgresql.ARRAY(sa.Text)))
+        query = sa.select(jobs.c.key, column).where(any_key, column.isnot(None))
+        return {key: value for key, value in await conn.execute(query, {"keys": wanted})}
     step = caps.max_bind_params // 2
     for start in range(0, len(wanted), step):
         query = sa.select(jobs.c.key, column).where(

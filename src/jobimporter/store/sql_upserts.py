@@ -107,6 +107,31 @@ async def stored_states(
     return states
 
 
+async def stale_flags(
+    conn: AsyncConnection, caps: Capabilities, keys: Sequence[str], stale_before: datetime
+) -> dict[str, bool]:
+    """The stored jobs among ``keys``, each with whether its last_seen is older than ``stale_before``.
+
+    What confirming raw-hash matches needs, and lighter than ``stored_states``: no timestamps to
+    convert and no objects to build (an unchanged re-import runs it for every item)."""
+    if not keys:
+        return {}
+    stale = (jobs.c.last_seen < sa.bindparam("stale_before", type_=UTCDateTime)).label("stale")
+    query = sa.select(jobs.c.key, stale)
+    if caps.array_binds:
+        any_key = jobs.c.key == sa.any_(sa.bindparam("keys", type_=postgresql.ARRAY(sa.Text)))
+        rows = await conn.execute(query.where(any_key), {"keys": list(keys), "stale_before": stale_before})
+        return {key: bool(flag) for key, flag in rows}
+    flags: dict[str, bool] = {}
+    step = caps.max_bind_params // 2
+    for start in range(0, len(keys), step):
+        chunk = query.where(jobs.c.key.in_(keys[start : start + step]))
+        flags.update(
+            {key: bool(flag) for key, flag in await conn.execute(chunk, {"stale_before": stale_before})}
+        )
+    return flags
+
+
 async def copy_new_jobs(
     conn: AsyncConnection, rows: Sequence[dict[str, Any]], feed_id: str, stamps: Stamps
 ) -> None:
@@ -211,6 +236,90 @@ def _pg_link_upsert() -> sa.TextClause:
         sa.bindparam("now", type_=UTCDateTime),
         sa.bindparam("stale_before", type_=UTCDateTime),
     )
+
+
+# ---------------------------------------------------------------- PostgreSQL: a batch of raw-hash matches
+
+
+@dataclass(frozen=True, slots=True)
+class KnownBatchRecord:
+    unchanged: int
+    failed: int
+    failures: list[dict[str, str]]
+
+
+async def record_known_batch(
+    conn: AsyncConnection,
+    batch_key: tuple[str, int],
+    feed_id: str,
+    known: Sequence[tuple[str, str]],
+    vanished_reason: str,
+    stamps: Stamps,
+) -> KnownBatchRecord | None:
+    """Claim, confirm, link and record a batch made only of raw-hash matches, in one statement.
+
+    ``known`` is ``(key, external_id)`` pairs. The same steps as the general path, for the one kind
+    of batch an unchanged re-import sends: the claim (skipped when the batch key is already there),
+    a ``failures`` entry for each job that vanished, the feed links and the stale last_seen refreshes
+    of the others (only if the claim succeeded), and the counts. Returns what was recorded, or None
+    when an earlier delivery had recorded the batch.
+
+    One statement is atomic by itself, so it runs on the driver outside a transaction: one round
+    trip instead of three (BEGIN and COMMIT), which is most of what such a batch costs. ``conn``
+    must not be in a transaction.
+    """
+    entry_id, batch_no = batch_key
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection  # asyncpg's connection
+    if driver is None:
+        raise StoreError("store: connection closed before the batch was written", transient=True)
+    row = await driver.fetchrow(
+        _PG_KNOWN_BATCH, entry_id, batch_no, feed_id, [key for key, _ in known],
+        [external_id for _, external_id in known], vanished_reason, stamps.now, stamps.stale_before,
+    )  # fmt: skip
+    if row is None:
+        return None
+    failures = row["failures"]  # SQLAlchemy's dialect installs a json codec on its connections
+    return KnownBatchRecord(
+        row["unchanged"], row["failed"], json.loads(failures) if isinstance(failures, str) else failures
+    )
+
+
+# $1 entry_id, $2 batch_no, $3 feed_id, $4 keys, $5 external_ids, $6 vanished reason, $7 now,
+# $8 stale_before. Data-modifying CTEs all see the snapshot the statement started with; "linked" and
+# "refreshed" write only when "claim" inserted the batch row (a concurrent claim of the same key
+# waits for the other transaction, then does nothing).
+_PG_KNOWN_BATCH = """
+    WITH wanted AS (
+        SELECT k.key, k.external_id, k.ord
+        FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS k(key, external_id, ord)
+    ), present AS (
+        SELECT jobs.key, jobs.last_seen < $8::timestamptz AS stale
+        FROM jobs JOIN wanted ON jobs.key = wanted.key
+    ), claim AS (
+        INSERT INTO batches (entry_id, batch_no, new, updated, unchanged, failed, failures, created_at)
+        SELECT $1::text, $2::int, 0, 0, (SELECT count(*) FROM present),
+               (SELECT count(*) FROM wanted) - (SELECT count(*) FROM present),
+               COALESCE(
+                   (SELECT json_agg(json_build_object('external_id', w.external_id, 'reason', $6::text)
+                                    ORDER BY w.ord)
+                    FROM wanted w WHERE NOT EXISTS (SELECT FROM present p WHERE p.key = w.key)),
+                   '[]'::json),
+               $7::timestamptz
+        ON CONFLICT (entry_id, batch_no) DO NOTHING
+        RETURNING unchanged, failed, failures
+    ), linked AS (
+        INSERT INTO job_feeds (job_key, feed_id, first_seen, last_seen)
+        SELECT key, $3::text, $7::timestamptz, $7::timestamptz FROM present
+        WHERE EXISTS (SELECT FROM claim) ORDER BY key
+        ON CONFLICT (job_key, feed_id) DO UPDATE SET last_seen = excluded.last_seen
+        WHERE job_feeds.last_seen < $8::timestamptz
+    ), refreshed AS (
+        UPDATE jobs SET last_seen = $7::timestamptz FROM present
+        WHERE jobs.key = present.key AND present.stale AND EXISTS (SELECT FROM claim)
+    )
+    SELECT unchanged, failed, failures FROM claim
+"""
 
 
 # ---------------------------------------------------------------- SQLite: insertmanyvalues
