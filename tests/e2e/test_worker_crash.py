@@ -21,7 +21,7 @@ import pytest
 
 from fixtures.wpjm import load_real_jobs, nine_feeds, render_feed
 from jobimporter.config import Settings
-from jobimporter.feedjob import FeedJobData, _batch_job
+from jobimporter.feedjob import FeedJobData, _batch_job, _Queued
 from jobimporter.models import (
     EntryStatus,
     FeedSource,
@@ -151,7 +151,8 @@ async def test_a_feed_job_retaken_after_its_fan_out_waits_for_its_pending_batche
         data.step, data.batch_size, data.batch_sizes = "finalize", 3, [3]
         await ctx.queues.feeds.add(job["name"], asdict(data), job["opts"])
         parent = {"id": feed_job_id(entry.id), "queue": ctx.queues.feeds.qualifiedName}
-        batch = _batch_job(data, 1, records, [], ctx, parent)
+        queued = [_Queued(record.key, record.model_dump(mode="json")) for record in records]
+        batch = _batch_job(data, 1, queued, [], ctx, parent)
         batch["opts"]["delay"] = 1500  # still pending when the feed job is taken
         await ctx.queues.add_batches([batch])
         after = await ctx.events.last_id()
