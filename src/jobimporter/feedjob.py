@@ -18,12 +18,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import multiprocessing
 import random
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any, BinaryIO, Self, cast
@@ -62,9 +60,6 @@ _ITEMS_PER_LOOKUP = 1000
 _KNOWN_WRITES_IN_FLIGHT = 3
 # Batches of known items waiting for a connection before parsing waits for them (~100 items each).
 _KNOWN_WRITES_QUEUED = 50
-# Changed items a feed must have shown (with more to come) before it gets a normalizer process: a
-# process costs a fraction of a second to start and some memory, worth it only for big imports.
-_PROCESS_AFTER_CHANGED = 1000
 
 
 @dataclass(slots=True)
@@ -93,7 +88,7 @@ class FeedJobData:
 @dataclass(frozen=True, slots=True)
 class _Queued:
     """A normalized record as it goes to a batch job: its key and its fields as JSON values. Dumped
-    where it was normalized (a thread or the normalizer process), not on the event loop."""
+    where it was normalized (the normalizer thread), not on the event loop."""
 
     key: str
     fields: dict[str, Any]
@@ -229,7 +224,7 @@ async def _fan_out_in(
                 # normalized and queued. Slices are still handled one at a time, in document order.
                 reading = loop.run_in_executor(parser_thread, read)
             known, fresh = await _split_known(ctx, chunk.items)
-            records, failures = await normalizer.run(fresh, source, base_url, more_to_come=not chunk.done)
+            records, failures = await normalizer.run(fresh, source, base_url)
             early_failures += chunk.failures + failures
             for group in _in_batches(chunk.items, known, records, batch_size):
                 group_records = [entry for entry in group if isinstance(entry, _Queued)]
@@ -311,21 +306,16 @@ class _KnownWriter:
 
 
 class _Normalizer:
-    """Normalizes a feed's changed items off the event loop: in a thread of its own (nh3 and sha256
-    release the GIL, so it overlaps parsing a little) and, once the feed has shown itself big and
-    changed, in a process of its own: normalizing is pure Python (~120 µs an item, twice what
-    parsing costs), and a process is the only way it runs beside parsing and the batch writes
-    instead of taking turns with them on the GIL. Items and records cross the process pickled.
+    """Normalizes a feed's changed items in a thread of its own, off the event loop and beside the
+    parse thread (which reads the next slice meanwhile; nh3 and sha256 release the GIL).
 
-    The process is spawned while the thread goes on normalizing, and used once it is ready; if it
-    dies, the thread takes over again.
+    A process of its own was tried: a big cold import ran ~1.5× faster, but the child and the
+    parent's larger working set broke the memory target (RSS flat in feed size) once the child's
+    memory was counted; see bench/README.md.
     """
 
     def __init__(self) -> None:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="normalize")
-        self._process: ProcessPoolExecutor | None = None
-        self._ready: Future[list[_Queued | str]] | None = None
-        self._changed = 0
 
     def __enter__(self) -> Self:
         return self
@@ -334,36 +324,14 @@ class _Normalizer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._thread.shutdown(wait=True)
-        self._stop_process()
 
     async def run(
-        self, items: list[tuple[RawItem, Identity]], source: str, base_url: str, *, more_to_come: bool
+        self, items: list[tuple[RawItem, Identity]], source: str, base_url: str
     ) -> tuple[list[_Queued], list[ItemFailure]]:
         if not items:  # an unchanged slice: no hop at all
             return [], []
         loop = asyncio.get_running_loop()
-        self._changed += len(items)
-        if self._process is None and more_to_come and self._changed >= _PROCESS_AFTER_CHANGED:
-            self._start_process()
-        if self._process is not None and self._ready is not None and self._ready.done():
-            work = functools.partial(_normalize_for_queue, items, source, base_url)
-            try:
-                return _sorted_out(items, await loop.run_in_executor(self._process, work))
-            except BrokenProcessPool as exc:
-                log.warning("normalizer process died (%s); normalizing in a thread again", exc)
-                self._stop_process()
         return await loop.run_in_executor(self._thread, _normalize_all, items, source, base_url)
-
-    def _start_process(self) -> None:
-        # spawn, not fork: this process runs threads and holds sockets a child must not inherit.
-        self._process = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        # Normalizing nothing: done once the process has started and imported normalize.
-        self._ready = self._process.submit(functools.partial(_normalize_for_queue, [], "", ""))
-
-    def _stop_process(self) -> None:
-        if self._process is not None:
-            self._process.shutdown(wait=False, cancel_futures=True)
-        self._process, self._ready = None, None
 
 
 def _read_chunk(items: Iterator[RawItem], size: int, source: str, base_url: str, seen: set[str]) -> _Chunk:
@@ -431,7 +399,7 @@ def _normalize_all(
 def _normalize_for_queue(
     items: list[tuple[RawItem, Identity]], source: str, base_url: str
 ) -> list[_Queued | str]:
-    """Normalize and dump for the queue; runs in the normalizer thread or process."""
+    """Normalize and dump for the queue; runs in the normalizer thread."""
     results = normalize_each(items, source=source, base_url=base_url)
     return [r if isinstance(r, str) else _Queued(r.key, r.model_dump(mode="json")) for r in results]
 

@@ -211,33 +211,22 @@ async def test_a_store_error_during_the_fan_out_is_the_reason_the_entry_gives(
     assert entry.error is not None and "lookup broke (test)" in entry.error, entry.error
 
 
-async def test_a_big_changed_feed_is_normalized_in_a_process_with_the_same_records(
+async def test_a_feed_normalized_slice_by_slice_in_its_thread_stores_exactly_what_normalize_gives(
     feeds: Any, runtime: Runtime, run_import: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past a threshold of changed items the feed job normalizes in a process of its own; what it
-    stores is exactly what normalizing in the thread gives."""
+    """What the feed job stores, normalized in its own thread slice by slice and dumped for the queue
+    there, is exactly what normalizing each item gives."""
     from jobimporter import feedjob
     from jobimporter.normalize import identify, normalize
     from jobimporter.parse import parse_feed
     from jobimporter.sources import publisher_host
 
     monkeypatch.setattr(feedjob, "_ITEMS_PER_LOOKUP", 7)  # slices of one batch (batch_size=7)
-    monkeypatch.setattr(feedjob, "_PROCESS_AFTER_CHANGED", 1)
-    started: list[bool] = []
-    start = feedjob._Normalizer._start_process
-
-    def start_and_wait(self: Any) -> None:  # the feed is small: wait for the process, so it is used
-        start(self)
-        self._ready.result(timeout=60)
-        started.append(True)
-
-    monkeypatch.setattr(feedjob._Normalizer, "_start_process", start_and_wait)
     body = render_feed(load_real_jobs()[:40], title="t", link="https://jobicy.com")
     feeds.route("/big", body=body)
     run = await run_import([FeedSource(name="big", url=feeds.url("/big"))])
 
     entry = run.feeds[0]
-    assert started == [True]
     assert (entry.status, entry.total_fetched, entry.new, entry.failed) == (EntryStatus.COMPLETED, 40, 40, 0)
     url = feeds.url("/big")
     for item in list(parse_feed(io.BytesIO(body)))[::7]:
