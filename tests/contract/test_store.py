@@ -480,6 +480,26 @@ async def test_unchanged_rows_are_not_written(store: JobStore) -> None:
         assert await xmins(store, keys) == before
 
 
+async def test_an_unchanged_record_with_a_new_raw_hash_stores_it_once(store: JobStore) -> None:
+    """upsert_batch: unchanged, "except that ... a different raw_hash is stored", so the next import
+    can skip normalizing; that next import writes nothing."""
+    first = [r.model_copy(update={"raw_hash": "raw-1"}) for r in jobs(range(4))]
+    await store.upsert_batch(BatchKey("ent_a", 1), "feed_a", first, now=T0)
+    second = [r.model_copy(update={"raw_hash": "raw-2"}) for r in first]  # same content
+
+    result = await store.upsert_batch(BatchKey("ent_b", 1), "feed_a", second, now=T0 + timedelta(minutes=5))
+
+    keys = [r.key for r in first]
+    assert result == UpsertResult(unchanged=4)
+    assert await store.raw_hashes(keys) == dict.fromkeys(keys, "raw-2")
+    assert [(await store.get_job(key))["last_changed"] for key in keys] == [T0] * 4
+    before = await xmins(store, keys) if is_postgres(store) else {}
+    again = await store.upsert_batch(BatchKey("ent_c", 1), "feed_a", second, now=T0 + timedelta(minutes=9))
+    assert again == UpsertResult(unchanged=4)
+    if is_postgres(store):
+        assert await xmins(store, keys) == before
+
+
 async def test_unchanged_rows_refresh_last_seen_when_stale(store: JobStore) -> None:
     """upsert_batch: unchanged "except that last_seen is refreshed when older than seen_refresh_s"."""
     await store.upsert_batch(BatchKey("ent_a", 1), "feed_a", jobs(range(3)), now=T0)

@@ -408,7 +408,9 @@ class JobStore(ABC):
         - a stored record whose ``content_hash`` differs is overwritten (``updated``; last_changed and
           last_seen = ``now``, first_seen kept);
         - a stored record with the same ``content_hash`` is ``unchanged`` and is not written at all,
-          except that last_seen is refreshed when older than ``seen_refresh_s``;
+          except that last_seen is refreshed when older than ``seen_refresh_s`` and a different
+          ``raw_hash`` is stored (the feed's text changed in a way normalizing hides, or the
+          normalizer's version did), so the next import of it can skip normalizing;
         - the job is linked to ``feed_id`` (the set of feeds it was seen in);
         - ``failures`` (items that failed before reaching the store) count as ``failed``;
         - a record the database refuses fails alone with the reason; the rest of the batch is written;

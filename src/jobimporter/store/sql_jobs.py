@@ -191,8 +191,8 @@ async def _claim(conn: AsyncConnection, caps: Capabilities, batch: _Batch) -> bo
 @dataclass(frozen=True, slots=True)
 class _Split:
     fresh: list[dict[str, Any]]  # not stored yet
-    pending: list[dict[str, Any]]  # stored, but changed or seen too long ago
-    skipped: list[str]  # stored, same hash, seen recently: nothing to write
+    pending: list[dict[str, Any]]  # stored, but changed, with a new raw hash, or seen too long ago
+    skipped: list[str]  # stored, same hashes, seen recently: nothing to write
 
 
 async def _split(conn: AsyncConnection, caps: Capabilities, batch: _Batch) -> _Split:
@@ -202,7 +202,11 @@ async def _split(conn: AsyncConnection, caps: Capabilities, batch: _Batch) -> _S
         state = stored.get(row["key"])
         if state is None:
             split.fresh.append(row)
-        elif state.content_hash == row["content_hash"] and state.last_seen >= batch.stamps.stale_before:
+        elif (
+            state.content_hash == row["content_hash"]
+            and state.raw_hash == row["raw_hash"]
+            and state.last_seen >= batch.stamps.stale_before
+        ):
             split.skipped.append(row["key"])
         else:
             split.pending.append(row)

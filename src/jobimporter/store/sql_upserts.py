@@ -85,25 +85,26 @@ async def link_feed(
 @dataclass(frozen=True, slots=True)
 class StoredState:
     content_hash: str
+    raw_hash: str | None
     last_seen: datetime
 
 
 async def stored_states(
     conn: AsyncConnection, caps: Capabilities, keys: Sequence[str]
 ) -> dict[str, StoredState]:
-    """Hash and last_seen of the stored jobs among ``keys`` (one round trip for a batch)."""
+    """Hashes and last_seen of the stored jobs among ``keys`` (one round trip for a batch)."""
     if not keys:
         return {}
-    query = sa.select(jobs.c.key, jobs.c.content_hash, jobs.c.last_seen)
+    query = sa.select(jobs.c.key, jobs.c.content_hash, jobs.c.raw_hash, jobs.c.last_seen)
     if caps.array_binds:
         any_key = jobs.c.key == sa.any_(sa.bindparam("keys", type_=postgresql.ARRAY(sa.Text)))
         rows = await conn.execute(query.where(any_key), {"keys": list(keys)})
-        return {row.key: StoredState(row.content_hash, row.last_seen) for row in rows}
+        return {row.key: StoredState(row.content_hash, row.raw_hash, row.last_seen) for row in rows}
     states: dict[str, StoredState] = {}
     step = caps.max_bind_params // 2
     for start in range(0, len(keys), step):
         rows = await conn.execute(query.where(jobs.c.key.in_(keys[start : start + step])))
-        states.update({row.key: StoredState(row.content_hash, row.last_seen) for row in rows})
+        states.update({row.key: StoredState(row.content_hash, row.raw_hash, row.last_seen) for row in rows})
     return states
 
 
@@ -204,6 +205,7 @@ def _pg_job_upsert() -> sa.TextualSelect:
             last_changed = CASE WHEN jobs.content_hash <> excluded.content_hash
                                 THEN excluded.last_changed ELSE jobs.last_changed END
         WHERE jobs.content_hash <> excluded.content_hash OR jobs.last_seen < :stale_before
+            OR jobs.raw_hash IS DISTINCT FROM excluded.raw_hash
         RETURNING key, created_by, last_changed
     """
     statement = sa.text(sql).bindparams(
@@ -350,7 +352,8 @@ def _values_job_upsert(caps: Capabilities) -> sa.Insert:
             # A refresh of last_seen alone keeps last_changed, which is how it reads as unchanged.
             "last_changed": sa.case((changed, excluded.last_changed), else_=jobs.c.last_changed),
         },
-        where=sa.or_(changed, stale),
+        # A new raw hash alone (same content) is written too, so the next import takes the fast path.
+        where=sa.or_(changed, stale, jobs.c.raw_hash.is_distinct_from(excluded.raw_hash)),
     ).returning(jobs.c.key, jobs.c.created_by, jobs.c.last_changed)
 
 
