@@ -12,6 +12,7 @@ import pytest
 
 pytest_plugins = [
     "plugins.postgres",
+    "plugins.databases",
     "plugins.feedserver",
     "plugins.redis",
 ]

@@ -179,19 +179,25 @@ class DeadLetters:
         """Retry one dead letter (see the module docstring); returns how many went back (a feed job
         takes its failed batches along)."""
         queue, job = await self._failed_job(letter_id)
-        retried = await self._retry_job(queue, job)
+        feed_job = queue.name == self.ctx.queues.names.feeds
+        retried = await self._retry_job(
+            queue, job, await self._failed_batches_by_feed_job() if feed_job else {}
+        )
         log.info("dead letter %s retried (%d jobs)", letter_id, retried)
         return retried
 
     async def retry_all(self, queue: str | None = None) -> int:
         """Retry every dead letter (feed jobs first, so their batches find them waiting); the count."""
         retried = 0
-        for q in self._selected(queue):
+        selected = self._selected(queue)
+        feeds_too = self.ctx.queues.feeds in selected
+        failed_batches = await self._failed_batches_by_feed_job() if feeds_too else {}  # once, not per job
+        for q in selected:
             with _redis_errors("listing dead letters"):
                 jobs = await q.getFailed(0, -1)
             for job in jobs:
                 try:
-                    retried += await self._retry_job(q, job)
+                    retried += await self._retry_job(q, job, failed_batches)
                 except (NotFound, Conflict) as exc:  # gone or not retryable: the others still go
                     log.warning("dead letter %s:%s not retried: %s", q.name, job.id, exc)
         log.info("dead letters: %d retried", retried)
@@ -220,10 +226,10 @@ class DeadLetters:
         reason = f"dead letter discarded: {job.failedReason or 'no reason recorded'}"
         await close_entry(self.ctx, entry.run_id, entry_id, status=EntryStatus.FAILED, error=reason)
 
-    async def _retry_job(self, queue: Queue, job: Job) -> int:
+    async def _retry_job(self, queue: Queue, job: Job, failed_batches: dict[str, list[Job]]) -> int:
         names = self.ctx.queues.names
         if queue.name == names.feeds:
-            return await self._retry_feed_job(job)
+            return await self._retry_feed_job(job, failed_batches.get(str(job.id), []))
         if queue.name == names.batches:
             await self._retry_batch_job(job)
             return 1
@@ -231,11 +237,10 @@ class DeadLetters:
             await job.retry("failed", _RESET_ATTEMPTS)
         return 1
 
-    async def _retry_feed_job(self, job: Job) -> int:
-        """A feed job that died waiting for batches that died too (a long database outage) takes
-        them along: queued again as one flow, so it counts them once they have settled."""
+    async def _retry_feed_job(self, job: Job, children: list[Job]) -> int:
+        """A feed job that died waiting for batches that died too (``children``, a long database
+        outage) takes them along: queued again as one flow, so it counts them once they settle."""
         entry_id = str(job.data.get("entry_id") or "")
-        children = await self._failed_children(job)
         async with self._reopened(entry_id):
             if children:
                 await self._requeue_as_flow(job, children)
@@ -244,10 +249,15 @@ class DeadLetters:
                 await job.retry("failed", _RESET_ATTEMPTS)
             return 1
 
-    async def _failed_children(self, parent: Job) -> list[Job]:
-        with _redis_errors(f"listing the failed batches of {parent.id}"):
+    async def _failed_batches_by_feed_job(self) -> dict[str, list[Job]]:
+        with _redis_errors("listing the failed batches"):
             failed = await self.ctx.queues.batches.getFailed(0, -1)
-        return [job for job in failed if (job.parent or {}).get("id") == parent.id]
+        by_parent: dict[str, list[Job]] = {}
+        for job in failed:
+            parent_id = (job.parent or {}).get("id")
+            if parent_id:
+                by_parent.setdefault(str(parent_id), []).append(job)
+        return by_parent
 
     async def _retry_batch_job(self, job: Job) -> None:
         parent = await self._parent_of(job)

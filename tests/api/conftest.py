@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from pytest_lazy_fixtures import lf
 
 from fixtures.wpjm import load_real_jobs, render_feed
 from jobimporter.api import create_app
@@ -29,18 +28,6 @@ pytestmark = [pytest.mark.external_service]
 
 LIVE = LiveSettings(queue_counts_s=0.5, heartbeat_s=1.0, block_ms=200, retry_ms=500)
 TOKEN = "s3cret-admin-token"
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'jobs.db'}"
-
-
-@pytest.fixture(
-    params=[pytest.param(lf("sqlite_url"), id="sqlite"), pytest.param(lf("pg_database_url"), id="postgres")]
-)
-def database_url(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import pytest
 from pytest_lazy_fixtures import lf
@@ -23,11 +22,6 @@ async def started_store(url: str) -> AsyncIterator[SQLStore]:
         # Every method must give its connection back, whatever happened in it.
         status = store.engine.pool.status()
         assert "Current Checked out connections: 0" in status, status
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'jobs.db'}"
 
 
 @pytest.fixture
@@ -52,15 +46,3 @@ def store(request: pytest.FixtureRequest) -> JobStore:
     """A fresh, started store of each backend."""
     backend: JobStore = request.param
     return backend
-
-
-@pytest.fixture(
-    params=[
-        pytest.param(lf("sqlite_url"), id="sqlite"),
-        pytest.param(lf("pg_database_url"), id="postgres", marks=pytest.mark.external_service),
-    ]
-)
-def store_url(request: pytest.FixtureRequest) -> str:
-    """The URL of an empty database of each backend, for lifecycle tests."""
-    url: str = request.param
-    return url

@@ -146,19 +146,19 @@ async def test_start_creates_the_schema_the_tables_describe(store: JobStore) -> 
     assert diff == []
 
 
-async def test_start_again_and_concurrently_is_safe(store_url: str) -> None:
+async def test_start_again_and_concurrently_is_safe(database_url: str) -> None:
     """start(): "Safe to call from several processes at once" (here: several stores at once, then again)."""
-    stores = [create_store(store_url) for _ in range(4)]
+    stores = [create_store(database_url) for _ in range(4)]
     await asyncio.gather(*(s.start() for s in stores))
     try:
         await asyncio.gather(*(s.ping() for s in stores))
     finally:
         await asyncio.gather(*(s.aclose() for s in stores))
-    async with started_store(store_url) as again:
+    async with started_store(database_url) as again:
         assert await again.count_jobs() == 0
 
 
-async def test_start_from_several_processes(store_url: str) -> None:
+async def test_start_from_several_processes(database_url: str) -> None:
     """start(): "Safe to call from several processes at once (concurrent migrations are serialized)"."""
     script = (
         "import asyncio, sys\n"
@@ -170,7 +170,7 @@ async def test_start_from_several_processes(store_url: str) -> None:
     )
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", script, store_url, stderr=asyncio.subprocess.PIPE
+            sys.executable, "-c", script, database_url, stderr=asyncio.subprocess.PIPE
         )
         for _ in range(3)
     ]
@@ -203,14 +203,14 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
 
-async def test_writers_in_several_processes_queue_instead_of_failing(store_url: str) -> None:
+async def test_writers_in_several_processes_queue_instead_of_failing(database_url: str) -> None:
     """Concurrent writers from several processes (SQLite: BEGIN IMMEDIATE + busy timeout) all succeed,
     and each key is new exactly once across them."""
-    async with started_store(store_url):
+    async with started_store(database_url):
         pass  # schema first, so the writers race on data, not on migrations (tested above)
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _WRITER_SCRIPT, store_url, str(worker), stdout=PIPE, stderr=PIPE
+            sys.executable, "-c", _WRITER_SCRIPT, database_url, str(worker), stdout=PIPE, stderr=PIPE
         )
         for worker in range(3)
     ]
@@ -218,7 +218,7 @@ async def test_writers_in_several_processes_queue_instead_of_failing(store_url: 
     assert [p.returncode for p in procs] == [0, 0, 0], [err.decode()[-2000:] for _, err in outputs]
     new_per_batch = [json.loads(out) for out, _ in outputs]
     assert sum(map(sum, new_per_batch)) == 550  # keys 100..649, each new once
-    async with started_store(store_url) as store:
+    async with started_store(database_url) as store:
         assert await store.count_jobs() == 550
 
 
@@ -234,9 +234,9 @@ async def test_in_memory_sqlite_serves_concurrent_tasks() -> None:
         assert await store.count_jobs() == 14
 
 
-async def test_a_store_handed_an_engine_leaves_it_open(store_url: str) -> None:
+async def test_a_store_handed_an_engine_leaves_it_open(database_url: str) -> None:
     """Lifecycle: "one handed an engine/client leaves it open"."""
-    async_url = store_url.replace("sqlite://", "sqlite+aiosqlite://").replace(
+    async_url = database_url.replace("sqlite://", "sqlite+aiosqlite://").replace(
         "postgresql://", "postgresql+asyncpg://"
     )
     engine = create_async_engine(async_url)

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from fixtures.wpjm import nine_feeds
+from fixtures.wpjm import nine_feeds, serve_feeds
 from jobimporter.config import Settings
 from jobimporter.deadletters import DeadLetters
 from jobimporter.events import BatchProcessed, EntryChanged
-from jobimporter.models import EntryStatus, FeedSource, RunStatus, Trigger
+from jobimporter.models import EntryStatus, RunStatus, Trigger
 from jobimporter.runs import start_run, wait_for_run
 from jobimporter.runtime import Runtime
 from plugins.postgres import _start_server
@@ -41,10 +41,7 @@ async def test_a_database_outage_mid_run_backs_off_and_completes(
         batch_size=4, concurrency=3, host_interval_s=0, attempts=8, backoff_ms=250,
         lock_duration_ms=3000, stalled_interval_ms=1000,
     )  # fmt: skip
-    sources = []
-    for path, body in nine_feeds().items():
-        feeds.route(path, body=body, delay_s=0.2)
-        sources.append(FeedSource(name=path, url=feeds.url(path)))
+    sources = serve_feeds(feeds, nine_feeds(), delay_s=0.2)
     async with Runtime(settings, workers=True) as rt:
         rows = await rt.ctx.store.sync_feeds(sources)
         after = await rt.ctx.events.last_id()
@@ -105,10 +102,7 @@ async def test_an_outage_longer_than_the_retries_ends_in_dead_letters_and_a_retr
         lock_duration_ms=3000, stalled_interval_ms=1000,
     )  # fmt: skip
     bodies = dict(list(nine_feeds().items())[:4])
-    sources = []
-    for path, body in bodies.items():
-        feeds.route(path, body=body, delay_s=0.5)
-        sources.append(FeedSource(name=path, url=feeds.url(path)))
+    sources = serve_feeds(feeds, bodies, delay_s=0.5)
     async with Runtime(settings, workers=True) as rt:
         rows = await rt.ctx.store.sync_feeds(sources)
         batching = asyncio.Event()

@@ -13,27 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pytest_lazy_fixtures import lf
 
-from fixtures.wpjm import changed_copy, load_real_jobs, nine_feeds, render_feed
+from fixtures.wpjm import changed_copy, load_real_jobs, nine_feeds, render_feed, serve_feeds
 from jobimporter.config import Settings
 from jobimporter.models import EntryStatus, FeedSource, ImportRun, RunStatus, Trigger
 from jobimporter.runs import feed_job, start_run, wait_for_run
 from jobimporter.runtime import Runtime
 
 pytestmark = [pytest.mark.e2e, pytest.mark.external_service]
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'jobs.db'}"
-
-
-@pytest.fixture(
-    params=[pytest.param(lf("sqlite_url"), id="sqlite"), pytest.param(lf("pg_database_url"), id="postgres")]
-)
-def database_url(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 @pytest.fixture
@@ -73,14 +60,6 @@ def run_import(runtime: Runtime) -> Callable[[list[FeedSource]], Any]:
     return run
 
 
-def serve_nine(feeds: Any) -> list[FeedSource]:
-    sources = []
-    for path, body in nine_feeds().items():
-        feeds.route(path, body=body)
-        sources.append(FeedSource(name=path, url=feeds.url(path)))
-    return sources
-
-
 def assert_exact(run: ImportRun) -> None:
     for entry in run.feeds:  # failed entries too: a feed that broke mid-document keeps exact counts
         if entry.status.is_final:
@@ -95,7 +74,7 @@ def by_url(run: ImportRun) -> dict[str, Any]:
 async def test_first_import_counts_each_job_once_across_overlapping_feeds(
     feeds: Any, runtime: Runtime, run_import: Any
 ) -> None:
-    sources = serve_nine(feeds)
+    sources = serve_feeds(feeds, nine_feeds())
     run = await run_import(sources)
 
     assert run.status is RunStatus.COMPLETED, [(e.url, e.status, e.error) for e in run.feeds]
@@ -121,7 +100,7 @@ def render_count(body: bytes) -> int:
 async def test_reimport_is_all_unchanged_and_three_edits_are_exactly_three_updates(
     feeds: Any, runtime: Runtime, run_import: Any
 ) -> None:
-    sources = serve_nine(feeds)
+    sources = serve_feeds(feeds, nine_feeds())
     first = await run_import(sources)
     second = await run_import(sources)
     assert second.status is RunStatus.COMPLETED
@@ -152,7 +131,7 @@ async def test_batches_of_raw_hash_matches_are_written_by_the_feed_job_exactly_o
 
     # One feed: an item in several feeds is stored with the raw hash of the last one to write it
     # (the base URL is part of it), so in the other feeds it is normalized and found unchanged by hash.
-    sources = [s for s in serve_nine(feeds) if s.url.endswith("/?feed=job_feed")]
+    sources = [s for s in serve_feeds(feeds, nine_feeds()) if s.url.endswith("/?feed=job_feed")]
     first = await run_import(sources)
     ctx = runtime.ctx
     completed_jobs = (await ctx.queues.counts())[ctx.queues.names.batches]["completed"]
@@ -179,7 +158,7 @@ async def test_a_known_batch_the_store_refuses_in_the_feed_job_is_left_to_a_batc
     from jobimporter import feedjob
     from jobimporter.errors import StoreError
 
-    sources = serve_nine(feeds)
+    sources = serve_feeds(feeds, nine_feeds())
     first = await run_import(sources)
 
     async def refused(*args: Any, **kwargs: Any) -> None:

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from fixtures.wpjm import nine_feeds
+from fixtures.wpjm import nine_feeds, serve_feeds
 from jobimporter.config import Settings
 from jobimporter.events import BatchProcessed
-from jobimporter.models import EntryStatus, FeedSource, RunStatus, Trigger
+from jobimporter.models import EntryStatus, RunStatus, Trigger
 from jobimporter.redis_server import EmbeddedRedis
 from jobimporter.runs import start_run, wait_for_run
 from jobimporter.runtime import Runtime
@@ -49,10 +49,7 @@ async def test_a_redis_restart_mid_run_ends_in_a_completed_run_with_exact_counts
         batch_size=3, concurrency=2, host_interval_s=0, backoff_ms=200,
         lock_duration_ms=3000, stalled_interval_ms=1000,
     )  # fmt: skip
-    sources = []
-    for path, body in nine_feeds().items():
-        feeds.route(path, body=body, delay_s=0.3)
-        sources.append(FeedSource(name=path, url=feeds.url(path)))
+    sources = serve_feeds(feeds, nine_feeds(), delay_s=0.3)
     processes = [] if in_process else worker_processes(settings, 2)
     try:
         async with Runtime(settings, workers=in_process) as rt:

@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from fixtures.wpjm import load_real_jobs, nine_feeds, render_feed
+from fixtures.wpjm import load_real_jobs, nine_feeds, render_feed, serve_feeds
 from jobimporter.config import Settings
 from jobimporter.feedjob import FeedJobData, _batch_job, _Queued
 from jobimporter.models import (
@@ -72,10 +72,7 @@ async def test_worker_killed_mid_batch_loses_nothing(
         data_dir=tmp_path / "data", redis_url=redis_url, database_url=pg_database_url,
         batch_size=5, lock_duration_ms=2000, stalled_interval_ms=1000, backoff_ms=100, host_interval_s=0,
     )  # fmt: skip
-    sources = []
-    for path, body in nine_feeds().items():
-        feeds.route(path, body=body)
-        sources.append(FeedSource(name=path, url=feeds.url(path)))
+    sources = serve_feeds(feeds, nine_feeds())
 
     async with Runtime(settings, workers=False) as producer:
         ctx = producer.ctx

@@ -80,7 +80,7 @@ def reason(exc: BaseException) -> str:
 
 def is_transient(exc: BaseException) -> bool:
     """Whether the same call may succeed if retried later."""
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+    if is_unreachable(exc):
         return True
     if isinstance(exc, sa_exc.TimeoutError):  # pool exhausted for pool_timeout seconds
         return True
@@ -88,9 +88,7 @@ def is_transient(exc: BaseException) -> bool:
     if code is not None:
         return code in _TRANSIENT_SQLSTATES or code[:2] in _TRANSIENT_SQLSTATE_CLASSES
     for item in _chain(exc):
-        if isinstance(item, (OSError, TimeoutError)):
-            return True
-        if isinstance(item, asyncpg.InterfaceError) and "closed" in str(item):  # pooled connection died
+        if isinstance(item, TimeoutError):
             return True
         if isinstance(item, sqlite3.OperationalError):
             return any(m in str(item).lower() for m in _SQLITE_TRANSIENT_MESSAGES)
@@ -108,7 +106,7 @@ def is_unreachable(exc: BaseException) -> bool:
     for item in _chain(exc):
         if isinstance(item, OSError) and not isinstance(item, TimeoutError):
             return True
-        if isinstance(item, asyncpg.InterfaceError) and "closed" in str(item):
+        if isinstance(item, asyncpg.InterfaceError) and "closed" in str(item):  # pooled connection died
             return True
     return False
 
