@@ -13,26 +13,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.live import Live
-from rich.logging import RichHandler
-from rich.table import Table
 
 from jobimporter.config import Settings
 from jobimporter.deadletters import DeadLetters
 from jobimporter.errors import ImporterError
-from jobimporter.events import BatchProcessed, EntryChanged, Event
-from jobimporter.models import ImportRun, Trigger
-from jobimporter.runs import start_run, wait_for_run
+from jobimporter.logs import setup_logging
+from jobimporter.models import ImportRun
+from jobimporter.oneshot import Interrupted, import_once, run_until_signalled
+from jobimporter.report import Row, history, render, run_summary, terminal_width
 from jobimporter.runtime import Runtime
 from jobimporter.sources import load_sources
 
 if TYPE_CHECKING:
     from jobimporter.api.server import ApiServer
 
-app = typer.Typer(help="Keep a job board's database in step with external job feeds.", no_args_is_help=True)
-stdout = Console()
-stderr = Console(stderr=True)
+# No Rich markup in help texts: "[[feeds]]" must print as it is.
+app = typer.Typer(
+    help="Keep a job board's database in step with external job feeds.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 log = logging.getLogger("jobimporter.cli")
 T = TypeVar("T")
 
@@ -61,11 +61,8 @@ def _settings(sources: Path | None, **overrides: object) -> Settings:
     return settings.model_copy(update=update) if update else settings
 
 
-def _setup_logging(level: str) -> None:
-    handler = RichHandler(console=stderr, show_path=False, rich_tracebacks=False)
-    logging.basicConfig(level=level.upper(), format="%(message)s", handlers=[handler], force=True)
-    for noisy in ("httpx", "httpcore", "bullmq", "alembic"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+def _setup_logging(settings: Settings, level: str | None = None) -> None:
+    setup_logging(level or settings.log_level, settings.log_format)
 
 
 def _fail(message: str) -> None:
@@ -78,101 +75,34 @@ def _fail(message: str) -> None:
 
 @app.command("import")
 def import_command(sources: SourcesOption = None, as_json: JsonOption = False) -> None:
-    """Import every enabled feed once, with live progress, then print the summary."""
+    """Import every enabled feed once, with live progress, then print the summary.
+
+    Feeds still being imported by another run are imported once that run has finished. Ctrl-C (or
+    SIGTERM) stops it without losing anything: the next import finishes the run it leaves.
+    """
     settings = _settings(sources)
-    _setup_logging(settings.log_level if settings.log_level.upper() != "INFO" else "WARNING")
+    # Quiet unless asked: the live view and the summary are the output; warnings still show.
+    _setup_logging(settings, settings.log_level if "log_level" in settings.model_fields_set else "WARNING")
+    state: dict[str, Any] = {}
+    live = typer.get_text_stream("stderr").isatty() and not as_json
     try:
-        run = asyncio.run(_import_once(settings, live=stderr.is_terminal and not as_json))
+        run = run_until_signalled(import_once(settings, live=live, state=state), state)
+    except Interrupted as exc:
+        left = f"; run {exc.run_id} is left running: the next import finishes it" if exc.run_id else ""
+        typer.echo(f"jobimporter: interrupted by {exc}{left}", err=True)
+        raise typer.Exit(code=128 + exc.signum) from None
     except ImporterError as exc:
         _fail(str(exc))
         return
     if as_json:
         typer.echo(json.dumps(run_json(run), indent=2))
     else:
-        stdout.print(summary_table(run))
-
-
-async def _import_once(settings: Settings, *, live: bool) -> ImportRun:
-    sources = load_sources(settings.sources) if settings.sources else None  # read it before any server starts
-    async with Runtime(settings, workers=True) as runtime:
-        ctx = runtime.ctx
-        if sources is not None:  # exactly the file's feeds
-            feeds = [f for f in await ctx.store.sync_feeds(sources) if f.enabled]
-        else:  # the stored feeds, as the dashboard left them; the built-in list seeds an empty database
-            await _sync_sources(runtime, settings)
-            feeds = await ctx.store.list_feeds(enabled_only=True)
-        after = await ctx.events.last_id()
-        run = await start_run(ctx, feeds, Trigger.CLI)
-        if not live:
-            return await wait_for_run(ctx, run.run_id, after)
-        progress = _Progress(run)
-        with Live(progress.table(), console=stderr, refresh_per_second=8, transient=True) as view:
-
-            def on_event(event: Event) -> None:
-                progress.apply(event)
-                view.update(progress.table())
-
-            return await wait_for_run(ctx, run.run_id, after, on_event)
-
-
-class _Progress:
-    """Running per-feed counts for the live view, fed by events."""
-
-    def __init__(self, run: ImportRun) -> None:
-        self.rows: dict[str, dict[str, Any]] = {
-            e.id: {
-                "name": e.name,
-                "status": e.status.value,
-                "new": 0,
-                "updated": 0,
-                "unchanged": 0,
-                "failed": 0,
-            }
-            for e in run.feeds
-        }
-
-    def apply(self, event: Event) -> None:
-        if isinstance(event, EntryChanged) and event.entry_id in self.rows:
-            row = self.rows[event.entry_id]
-            row["status"] = event.status
-            if event.status in ("completed", "failed", "not_modified"):
-                row.update(
-                    new=event.new, updated=event.updated, unchanged=event.unchanged, failed=event.failed
-                )
-        elif isinstance(event, BatchProcessed) and event.entry_id in self.rows:
-            row = self.rows[event.entry_id]
-            for key in ("new", "updated", "unchanged", "failed"):
-                row[key] += getattr(event, key)
-
-    def table(self) -> Table:
-        table = Table(title="Importing…", expand=False)
-        for column in ("feed", "status", "new", "updated", "unchanged", "failed"):
-            table.add_column(column, justify="left" if column in ("feed", "status") else "right")
-        for row in self.rows.values():
-            table.add_row(
-                row["name"], row["status"], *(str(row[k]) for k in ("new", "updated", "unchanged", "failed"))
-            )
-        return table
+        typer.echo(run_summary(run, terminal_width()))
 
 
 def run_json(run: ImportRun) -> dict[str, Any]:
     """The documented JSON shape of a run (``import --json``, ``history --json``)."""
     return run.model_dump(mode="json")
-
-
-def summary_table(run: ImportRun) -> Table:
-    title = f"Run {run.run_id} ({run.trigger.value}): {run.status.value}"
-    table = Table(title=title)
-    for column in ("feed", "status", "http", "fetched", "new", "updated", "unchanged", "failed", "reason"):
-        numeric = column in ("http", "fetched", "new", "updated", "unchanged", "failed")
-        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
-    for e in run.feeds:
-        reason = e.error or (e.failures[0]["reason"] if e.failures else "")
-        table.add_row(
-            e.name, e.status.value, str(e.http_status or ""), str(e.total_fetched), str(e.new),
-            str(e.updated), str(e.unchanged), str(e.failed), reason,
-        )  # fmt: skip
-    return table
 
 
 # ---------------------------------------------------------------- history
@@ -185,7 +115,7 @@ def history_command(
 ) -> None:
     """Show past import runs, newest first."""
     settings = Settings()
-    _setup_logging("WARNING")
+    _setup_logging(settings, "WARNING")
     try:
         runs = asyncio.run(_history(settings, limit))
     except ImporterError as exc:
@@ -194,28 +124,7 @@ def history_command(
     if as_json:
         typer.echo(json.dumps([run_json(r) for r in runs], indent=2))
         return
-    table = Table(title="Import history")
-    table.add_column("run", no_wrap=True)  # ids are for copying: never fold them
-    for column in (
-        "trigger",
-        "status",
-        "started",
-        "feeds",
-        "fetched",
-        "new",
-        "updated",
-        "unchanged",
-        "failed",
-    ):
-        table.add_column(column)
-    for r in runs:
-        sums = [
-            sum(getattr(e, k) for e in r.feeds)
-            for k in ("total_fetched", "new", "updated", "unchanged", "failed")
-        ]
-        table.add_row(r.run_id, r.trigger.value, r.status.value, f"{r.started_at:%Y-%m-%d %H:%M}",
-                      str(len(r.feeds)), *map(str, sums))  # fmt: skip
-    stdout.print(table)
+    typer.echo(history(runs, terminal_width()))
 
 
 async def _history(settings: Settings, limit: int) -> list[ImportRun]:
@@ -262,7 +171,7 @@ def scheduler_command(sources: SourcesOption = None) -> None:
 
 def _service(settings: Settings, *, workers: bool, schedule: bool, api: Api = Api.NO) -> None:
     """Run a long-lived role until SIGTERM/Ctrl-C; a start-up failure is one line on stderr and exit 1."""
-    _setup_logging(settings.log_level)
+    _setup_logging(settings)
     try:
         asyncio.run(_serve(settings, workers=workers, schedule=schedule, api=api))
     except ImporterError as exc:
@@ -355,15 +264,16 @@ def failed_list(
     if as_json:
         typer.echo(json.dumps([dataclasses.asdict(letter) for letter in letters], indent=2, default=str))
         return
-    table = Table(title=f"Dead letters ({len(letters)})")
-    for column in ("id", "attempts", "failed at", "feed", "batch", "reason"):
-        table.add_column(column, overflow="fold", no_wrap=column == "id")
+    rows = []
     for letter in letters:
         failed_at = f"{letter.failed_at:%Y-%m-%d %H:%M}" if letter.failed_at else ""
         batch = str(letter.summary.batch_no) if letter.summary.batch_no is not None else ""
         feed = letter.summary.name or letter.summary.url or ""
-        table.add_row(letter.id, str(letter.attempts), failed_at, feed, batch, letter.reason or "")
-    stdout.print(table)
+        cells = (failed_at, feed, batch, str(letter.attempts))
+        rows.append(Row(letter.id, cells, (letter.reason,) if letter.reason else ()))
+    headers = ("dead letter", "failed at (UTC)", "feed", "batch", "attempts")
+    lines = [f"Dead letters ({len(letters)})", *render(headers, rows, terminal_width(), words=2)]
+    typer.echo("\n".join(lines))
 
 
 @failed_app.command("retry")
@@ -389,7 +299,7 @@ def failed_discard(letter_id: Annotated[str, typer.Argument(help="`<queue>:<job 
 
 def _with_dead_letters(action: Callable[[DeadLetters], Awaitable[T]]) -> T:
     settings = Settings()
-    _setup_logging("WARNING")
+    _setup_logging(settings, "WARNING")
 
     async def go() -> T:
         async with Runtime(settings, workers=False) as runtime:

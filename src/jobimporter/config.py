@@ -7,6 +7,7 @@ Domain code never imports this module; the composition roots (``cli``, ``runtime
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,8 +93,21 @@ class Settings(BaseSettings):
     stalled_interval_ms: int = Field(
         default=30_000, ge=1000, description="How often workers look for stalled jobs."
     )
+    stuck_after_s: float = Field(
+        default=300,
+        gt=0,
+        description="The watchdog closes (or re-queues) an open import whose queue job is gone or dead "
+        "for this long.",
+    )
+    watchdog_interval_s: float = Field(
+        default=30, gt=0, description="How often a worker process's watchdog looks for stuck imports."
+    )
     queue_prefix: str = Field(default="jobimporter", description="Prefix of BullMQ queue names in Redis.")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Logs on stderr: plain lines (text; coloured on a terminal) or one JSON object a line.",
+    )
     host: str = Field(
         default="127.0.0.1", min_length=1, description="Address the admin API binds to (`run`, `api`)."
     )

@@ -35,6 +35,7 @@ from redis.exceptions import RedisError
 from jobimporter.context import ImportContext
 from jobimporter.errors import Conflict, NotFound, QueueError, StoreError
 from jobimporter.models import EntryStatus, ImportEntry
+from jobimporter.queue import connection
 from jobimporter.runs import close_entry, publish_entry
 
 log = logging.getLogger(__name__)
@@ -307,7 +308,7 @@ class DeadLetters:
                 for child in children
             ],
         }
-        producer = FlowProducer({"connection": self._redis_url})
+        producer = FlowProducer({"connection": connection(self._redis_url)})
         try:
             with _redis_errors(f"queueing {len(children)} batches of {parent.id} again"):
                 for child in children:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import random
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +34,7 @@ from jobimporter.fetch import FetchResult, fetch_feed
 from jobimporter.models import (
     BatchKey,
     EntryStatus,
+    Feed,
     FeedFormat,
     ImportEntry,
     ItemFailure,
@@ -47,6 +47,7 @@ from jobimporter.parse import parse_feed
 from jobimporter.queue import BATCH_JOB, batch_job_id, batch_job_options
 from jobimporter.runs import close_entry, publish_entry
 from jobimporter.sources import publisher_host
+from jobimporter.store.base import EntryChanges
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ class FeedJobData:
     etag: str | None = None
     last_modified: str | None = None
     parse_error: str | None = None
+    host_slot: int | None = None  # the politeness slot reserved when the job stepped aside (Redis ms)
+    host_slot_attempt: int | None = None  # the attempt that reserved it; a later attempt takes anew
 
     @classmethod
     def from_job(cls, data: dict[str, Any]) -> FeedJobData:
@@ -122,27 +125,21 @@ async def process_feed_job(ctx: ImportContext, job: Any, token: str) -> dict[str
 async def _fetch_and_fan_out(
     ctx: ImportContext, job: Any, token: str, data: FeedJobData, entry: ImportEntry
 ) -> dict[str, Any]:
-    changes: dict[str, Any] = {"status": EntryStatus.FETCHING}
-    if entry.started_at is None:
-        changes["started_at"] = utcnow()
-    await _wait_for_host(ctx, job, token, data)
-    await publish_entry(ctx, await ctx.store.update_entry(data.entry_id, changes))  # type: ignore[arg-type]
     feed = await ctx.store.get_feed(data.feed_id)
-    # Later attempts fetch unconditionally: batches of an earlier attempt may already be queued,
-    # and a 304 would leave them without a finalize step that counts them.
-    conditional = job.attemptsMade == 0
-    try:
-        result = await fetch_feed(
-            ctx.http,
-            data.url,
-            limits=ctx.limits,
-            etag=feed.etag if conditional else None,
-            last_modified=feed.last_modified if conditional else None,
-            spool_dir=ctx.spool_dir,
-        )
-    except FetchError as exc:
-        return await _fail_fetch(ctx, job, data, exc)
-    with result:
+    await _wait_for_host(ctx, job, token, data)
+    # The request leaves at the host's slot; the entry is marked fetching meanwhile, not before it.
+    outcome, marked = await asyncio.gather(
+        _fetch(ctx, job, data, feed), _mark_fetching(ctx, data, entry), return_exceptions=True
+    )
+    if isinstance(marked, BaseException):
+        if isinstance(outcome, FetchResult):
+            outcome.close()
+        raise marked
+    if isinstance(outcome, FetchError):
+        return await _fail_fetch(ctx, job, data, outcome)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    with outcome as result:
         if result.not_modified:
             return await _finish_not_modified(ctx, data, result)
         await _mark_processing(ctx, data, result)
@@ -158,15 +155,46 @@ async def _fetch_and_fan_out(
     return await finalize(ctx, data)
 
 
+async def _fetch(ctx: ImportContext, job: Any, data: FeedJobData, feed: Feed) -> FetchResult | FetchError:
+    # Later attempts fetch unconditionally: batches of an earlier attempt may already be queued,
+    # and a 304 would leave them without a finalize step that counts them.
+    conditional = job.attemptsMade == 0
+    try:
+        return await fetch_feed(
+            ctx.http,
+            data.url,
+            limits=ctx.limits,
+            etag=feed.etag if conditional else None,
+            last_modified=feed.last_modified if conditional else None,
+            spool_dir=ctx.spool_dir,
+        )
+    except FetchError as exc:
+        return exc
+
+
+async def _mark_fetching(ctx: ImportContext, data: FeedJobData, entry: ImportEntry) -> None:
+    changes: EntryChanges = {"status": EntryStatus.FETCHING}
+    if entry.started_at is None:
+        changes["started_at"] = utcnow()
+    await publish_entry(ctx, await ctx.store.update_entry(data.entry_id, changes))
+
+
 async def _wait_for_host(ctx: ImportContext, job: Any, token: str, data: FeedJobData) -> None:
-    """Take the host's next politeness slot and wait for it in place when it is near (keeping this
-    job's place, hence priority order); when it is far, step aside (delayed, no attempt used) so the
-    worker slot serves other hosts meanwhile, and ask again then."""
-    reserved, wait_ms = await ctx.limiter.acquire(publisher_host(data.url))
-    if reserved:
-        await asyncio.sleep(wait_ms / 1000)
-        return
-    await job.moveToDelayed(round(time.time() * 1000) + wait_ms + random.randint(0, 50), token)
+    """Wait for this feed's turn at its host (``politeness``): go when the slot is near; otherwise step
+    aside to BullMQ's delayed set until the reserved slot (no attempt is used, and the worker slot
+    serves other hosts meanwhile), and claim it when the job runs again. A 429 that came while this
+    job slept holds it back too."""
+    host = publisher_host(data.url)
+    slot = data.host_slot if data.host_slot_attempt == job.attemptsMade else None
+    turn = await (ctx.limiter.take(host) if slot is None else ctx.limiter.claim(host, slot))
+    while turn.go:
+        await asyncio.sleep(turn.wait_ms / 1000)
+        if not await ctx.limiter.held_for(host):
+            return
+        turn = await ctx.limiter.take(host)
+    data.host_slot, data.host_slot_attempt = turn.slot_ms, job.attemptsMade
+    await job.updateData(asdict(data))
+    await job.moveToDelayed(round(time.time() * 1000) + turn.wait_ms, token)
     raise DelayedError()
 
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from bullmq import Queue
 
@@ -26,6 +28,17 @@ BATCH_JOB = "upsert-batch"
 TICK_JOB = "cron-tick"
 SCHEDULER_ID = "import-all-feeds"
 RETRY_AFTER_BACKOFF = "retry-after"  # our custom backoff: exponential, but never before Retry-After
+
+# bullmq's workers block on Redis for up to 10 s (BZPOPMIN on the marker key, capped at 10 s) while
+# they wait for a job, delayed ones included. redis-py 8 gives every client a 5 s read timeout unless
+# told otherwise, so a wait of 5-10 s timed out, was re-sent, and retried with a backoff of up to 20 s
+# inside one wait: delayed jobs (politeness, retry backoff) were not taken for minutes. Every bullmq
+# connection gets this read timeout instead: above the longest blocking wait, still finite so a
+# dead peer is noticed.
+READ_TIMEOUT_S = 30
+
+# A job whose worker died this many times is failed instead of retaken (BullMQ's maxStalledCount).
+MAX_STALLED = 2
 
 # BullMQ priorities: 1 is the highest; jobs without priority come before all prioritized ones,
 # so every job gets one.
@@ -72,6 +85,24 @@ class QueueNames:
         return (self.feeds, self.batches, self.schedule)
 
 
+def connection(redis_url: str) -> str:
+    """``redis_url`` as every bullmq Queue, Worker and FlowProducer must connect: with a read timeout
+    of at least ``READ_TIMEOUT_S``, above bullmq's longest blocking wait, whatever the URL said or
+    redis-py's default. The one place that sets it, for the embedded Redis and a user's ``REDIS_URL`` alike."""
+    location, _, query_string = redis_url.partition("?")
+    query = dict(parse_qsl(query_string, keep_blank_values=True))
+    if _seconds(query.get("socket_timeout")) < READ_TIMEOUT_S:  # a longer one the user set stays
+        query["socket_timeout"] = str(READ_TIMEOUT_S)
+    return f"{location}?{urlencode(query, safe='/')}"
+
+
+def _seconds(value: str | None) -> float:
+    try:
+        return float(value) if value else 0.0
+    except ValueError:
+        return 0.0
+
+
 def feed_job_id(entry_id: str) -> str:
     return f"feed-{entry_id}"
 
@@ -113,7 +144,7 @@ class Queues:
 
     def __init__(self, redis_url: str, names: QueueNames) -> None:
         self.names = names
-        options = {"connection": redis_url}
+        options = {"connection": connection(redis_url)}
         self.feeds = Queue(names.feeds, options)
         self.batches = Queue(names.batches, options)
         self.schedule = Queue(names.schedule, options)
@@ -130,6 +161,28 @@ class Queues:
             raw = await queue.getJobCounts(*states)
             result[queue.name] = {state: int(raw.get(state, 0)) for state in states}
         return result
+
+    async def recover_orphans(self) -> int:
+        """Put the active jobs of workers that are gone back in line at once; only for a Redis that
+        no live worker uses (an embedded one this process has just started). BullMQ's own stalled-job
+        check does the moving, twice (mark, then move), once the dead workers' locks are dropped,
+        instead of after their lock duration and two check intervals."""
+        moved = 0
+        for queue in (self.feeds, self.batches):
+            active = await queue.client.lrange(queue.toKey("active"), 0, -1)
+            if not active:
+                continue
+            await queue.client.delete(*(queue.toKey(f"{job_id}:lock") for job_id in active))
+            for _ in range(2):
+                await queue.client.delete(queue.toKey("stalled-check"))
+                await queue.scripts.moveStalledJobsToWait(MAX_STALLED, 1000)
+            moved += len(active)
+        return moved
+
+    async def due_at(self, job_id: str) -> datetime | None:
+        """When a delayed feed job is due, or None when it is not delayed."""
+        score = await self.feeds.client.zscore(self.feeds.toKey("delayed"), job_id)
+        return None if score is None else datetime.fromtimestamp(int(score) // 0x1000 / 1000, UTC)
 
     async def add_batches(self, jobs: Sequence[dict[str, Any]]) -> None:
         """Enqueue batch jobs in one round trip (each already carries its options)."""

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from jobimporter.context import ImportContext
 from jobimporter.errors import NotFound, StoreError
 from jobimporter.events import EntryChanged, Event, RunFinished, RunStarted
-from jobimporter.models import EntryStatus, Feed, ImportEntry, ImportRun, RunStatus, Trigger, new_id, utcnow
+from jobimporter.models import (
+    EntryStatus,
+    Feed,
+    ImportEntry,
+    ImportRun,
+    Priority,
+    RunStatus,
+    Trigger,
+    duration_text,
+    new_id,
+    utcnow,
+)
 from jobimporter.queue import FEED_JOB, feed_job_options
 
 log = logging.getLogger(__name__)
@@ -25,9 +36,10 @@ async def start_run(ctx: ImportContext, feeds: Sequence[Feed], trigger: Trigger)
     trigger and a cron tick) cannot both take the same feed.
     """
     run_id = new_id("run")
+    feeds = sorted(feeds, key=lambda feed: feed.priority is not Priority.HIGH)  # the order jobs are taken
     async with ctx.locks.held("start-run"):
         now = utcnow()
-        busy = await ctx.store.busy_feeds([f.id for f in feeds])
+        busy = await busy_runs(ctx, [f.id for f in feeds])
         entries = [_entry(run_id, feed, busy.get(feed.id), now) for feed in feeds]
         run = ImportRun(run_id=run_id, trigger=trigger, started_at=now, feeds=entries)
         await ctx.store.create_run(run)
@@ -46,12 +58,23 @@ async def start_run(ctx: ImportContext, feeds: Sequence[Feed], trigger: Trigger)
     return run
 
 
-def _entry(run_id: str, feed: Feed, busy_in: str | None, now: datetime) -> ImportEntry:
+async def busy_runs(ctx: ImportContext, feed_ids: Sequence[str]) -> dict[str, ImportRun]:
+    """For each of ``feed_ids`` still being imported: the run that imports it."""
+    busy = await ctx.store.busy_feeds(feed_ids)
+    runs = {run_id: await ctx.store.get_run(run_id) for run_id in set(busy.values())}
+    return {feed_id: runs[run_id] for feed_id, run_id in busy.items()}
+
+
+def _entry(run_id: str, feed: Feed, busy_in: ImportRun | None, now: datetime) -> ImportEntry:
     """A queued entry, or a skipped one when the feed's previous import (run ``busy_in``) is not done."""
     entry = ImportEntry(id=new_id("imp"), run_id=run_id, feed_id=feed.id, url=feed.url, name=feed.name)
     if busy_in is None:
         return entry
-    reason = f"skipped: the previous import of this feed (run {busy_in}) is still in progress"
+    waited = duration_text((now - busy_in.started_at).total_seconds())
+    reason = (
+        f"skipped: the previous import of this feed (run {busy_in.run_id}, started {waited} ago) "
+        "is still in progress"
+    )
     return entry.model_copy(
         update={"status": EntryStatus.SKIPPED, "started_at": now, "finished_at": now, "error": reason}
     )
@@ -127,18 +150,26 @@ async def finish_run_if_done(ctx: ImportContext, run_id: str) -> ImportRun | Non
 
 
 async def wait_for_run(
-    ctx: ImportContext, run_id: str, after: str, on_event: Callable[[Event], None] | None = None
+    ctx: ImportContext,
+    run_id: str,
+    after: str,
+    on_event: Callable[[Event], None] | None = None,
+    *,
+    on_idle: Callable[[ImportRun], Awaitable[None]] | None = None,
 ) -> ImportRun:
     """Follow the event stream from ``after`` until the run finishes, then return it from the store.
 
-    The store is the truth: on every idle stretch of the stream it is asked too, so a missed event
-    (a trimmed stream, a Redis restart) cannot leave the caller waiting forever.
+    The store is the truth: on every idle stretch of the stream (2 s without an event) it is asked
+    too, so a missed event (a trimmed stream, a Redis restart) cannot leave the caller waiting
+    forever; ``on_idle`` then gets the run as stored.
     """
     async for _, event in ctx.events.subscribe(after, block_ms=2000):
         if event is None:
             run = await _current(ctx, run_id)
             if run is not None and run.status is not RunStatus.RUNNING:
                 return run
+            if run is not None and on_idle is not None:
+                await on_idle(run)
             continue
         if event.run_id != run_id:
             continue

@@ -21,6 +21,7 @@ from jobimporter.redis_server import EmbeddedRedis
 from jobimporter.scheduler import process_tick, run_schedule
 from jobimporter.store import create_store
 from jobimporter.store.base import JobStore
+from jobimporter.watchdog import Watchdog, WatchdogSettings
 from jobimporter.worker import WorkerPool, WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -73,15 +74,24 @@ class Runtime:
     ) -> None:
         await self._stack.aclose()
 
+    def stop_quickly(self) -> None:
+        """Close without waiting for active jobs (an interrupted ``import``): they are given back,
+        to be retaken by the next process or by BullMQ's stalled-job check."""
+        if self.pool is not None:
+            self.pool.grace_s = 1.0
+
     async def _start(self) -> None:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.redis_url = settings.redis_url or self._start_embedded_redis()
+        embedded = None if settings.redis_url else self._start_embedded_redis()
+        self.redis_url = embedded.url if embedded else str(settings.redis_url)
         store = create_store(settings.resolved_database_url())
         await store.start()
         self._stack.push_async_callback(store.aclose)
         queues = Queues(self.redis_url, self.names)
         self._stack.push_async_callback(queues.aclose)
+        if embedded is not None and embedded.started:
+            await _recover_orphans(queues)
         events = EventBus(self.redis_url, prefix=settings.queue_prefix)
         self._stack.push_async_callback(events.aclose)
         http = make_client(fetch_limits(settings))
@@ -124,11 +134,11 @@ class Runtime:
         )
         self._stack.push_async_callback(_cancel, task)
 
-    def _start_embedded_redis(self) -> str:
+    def _start_embedded_redis(self) -> EmbeddedRedis:
         server = EmbeddedRedis(self.settings.data_dir / "redis")
         server.start()
         self._stack.callback(server.stop)
-        return server.url
+        return server
 
     def _spool_dir(self) -> Path:
         path = self.settings.data_dir / "spool"
@@ -147,6 +157,30 @@ class Runtime:
         )
         self.pool.start()
         self._stack.push_async_callback(self.pool.aclose)
+        if self.with_workers:
+            self._start_watchdog()
+
+    def _start_watchdog(self) -> None:
+        settings = self.settings
+        watchdog = Watchdog(
+            self.ctx,
+            self.redis_url,
+            prefix=settings.queue_prefix,
+            settings=WatchdogSettings(
+                stuck_after_s=settings.stuck_after_s, interval_s=settings.watchdog_interval_s
+            ),
+        )
+        self._stack.push_async_callback(watchdog.aclose)
+        task = asyncio.create_task(watchdog.run(), name="watchdog")
+        self._stack.push_async_callback(_cancel, task)
+
+
+async def _recover_orphans(queues: Queues) -> None:
+    """This process has just started the embedded Redis, so no worker of it is alive: jobs it holds
+    as active belong to a process that ended mid-run (killed, crashed). Put them back in line now."""
+    moved = await queues.recover_orphans()
+    if moved:
+        log.warning("redis: %d jobs of a process that ended mid-run are queued again", moved)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

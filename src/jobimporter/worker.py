@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bullmq import Worker
-from bullmq.custom_errors import UnrecoverableError, WaitingChildrenError
+from bullmq.custom_errors import DelayedError, UnrecoverableError, WaitingChildrenError
 
 from jobimporter.batchjob import process_batch_job
 from jobimporter.context import ImportContext
 from jobimporter.errors import ImporterError, QueueError
 from jobimporter.feedjob import give_up, process_feed_job
-from jobimporter.queue import RETRY_AFTER_BACKOFF, JobPolicy, QueueNames
+from jobimporter.queue import MAX_STALLED, RETRY_AFTER_BACKOFF, JobPolicy, QueueNames, connection
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ class WorkerPool:
         for queue_name, processor in (extra or {}).items():
             self._processors[queue_name] = (processor, settings.job_timeout_s)
         self._workers: list[Worker] = []
+        self.grace_s = settings.job_timeout_s  # how long ``aclose`` lets active jobs finish
 
     def start(self) -> None:
         for queue_name, (processor, timeout_s) in self._processors.items():
@@ -71,26 +72,24 @@ class WorkerPool:
         log.info("workers: %s, concurrency %d each", names, self.settings.concurrency)
 
     async def aclose(self) -> None:
-        """Stop taking jobs and let active ones finish, for at most the job time limit; then stop
-        them (their locks lapse and another worker takes them over: nothing is lost)."""
+        """Stop taking jobs and let active ones finish, for at most ``grace_s`` (the job time limit);
+        then stop them (their locks lapse and another worker takes them over: nothing is lost)."""
         workers, self._workers = self._workers, []
         closing = asyncio.gather(*(w.close() for w in workers), return_exceptions=True)
         try:
-            await asyncio.wait_for(asyncio.shield(closing), self.settings.job_timeout_s)
+            await asyncio.wait_for(asyncio.shield(closing), self.grace_s)
         except TimeoutError:
-            log.warning(
-                "workers: active jobs still running after %g s; stopping them", self.settings.job_timeout_s
-            )
+            log.warning("workers: active jobs still running after %g s; stopping them", self.grace_s)
             await asyncio.gather(*(w.close(force=True) for w in workers), return_exceptions=True)
 
     def _options(self) -> dict[str, Any]:
         policy = self.ctx.policy
         return {
-            "connection": self.redis_url,
+            "connection": connection(self.redis_url),
             "concurrency": self.settings.concurrency,
             "lockDuration": self.settings.lock_duration_ms,
             "stalledInterval": self.settings.stalled_interval_ms,
-            "maxStalledCount": 2,
+            "maxStalledCount": MAX_STALLED,
             "runRetryDelay": 1000,  # after a lost Redis connection, try again in 1 s (BullMQ: 15 s)
             # An idle worker blocks at most 1 s (BullMQ: 5 s) before it looks again, so delayed jobs
             # (politeness waits, backoffs, cron ticks) start within a second of their time.
@@ -116,6 +115,12 @@ class WorkerPool:
             except WaitingChildrenError:
                 log.debug(
                     "%6.2fs ⇢ %s %s waits for its batches", time.perf_counter() - started, job.name, job.id
+                )
+                raise
+            except DelayedError:
+                # Stepped aside until its host's turn (politeness): not an attempt, not a failure.
+                log.debug(
+                    "%6.2fs ⇢ %s %s waits for its host", time.perf_counter() - started, job.name, job.id
                 )
                 raise
             except Exception as exc:

@@ -46,7 +46,7 @@ def test_manual_run_appears_and_its_counts_rise_without_reload(
     row = page.locator("table.entries tbody tr[data-id]")
     expect(row).to_have_count(1)
     expect(row.locator("td.url")).to_contain_text(feeds.url("/big"))
-    expect(row.locator("td.status")).to_have_text("completed", timeout=30_000)
+    expect(row.locator("td.status .badge")).to_have_text("completed", timeout=30_000)
     expect(row.locator("td.new")).to_have_text("300")
     expect(row.locator("td.total")).to_have_text("300")
 
@@ -74,7 +74,7 @@ def test_polling_keeps_the_table_current_while_the_stream_is_down(
     second = dashboard.wait_run(dashboard.start_run([feed["id"]]))
     expect(rows).to_have_count(2, timeout=10_000)
     newest = page.locator(f'table.entries tr[data-id="{second["feeds"][0]["id"]}"]')
-    expect(newest.locator("td.status")).to_have_text("completed")
+    expect(newest.locator("td.status .badge")).to_have_text("completed")
     expect(newest.locator("td.unchanged")).to_have_text("12")
     screenshot(page, "history-polling")
 

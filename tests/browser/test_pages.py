@@ -145,7 +145,7 @@ def test_every_page_renders_on_a_laptop_and_at_phone_width(
     expect(rows).to_have_count(12)
     page.get_by_label("Status").select_option("failed")
     expect(rows).to_have_count(2)
-    expect(rows.locator("td.status")).to_have_text(["failed", "failed"])
+    expect(rows.locator("td.status .badge")).to_have_text(["failed", "failed"])
     page.get_by_role("button", name="Clear filters").click()
     expect(rows).to_have_count(12)
 
@@ -170,3 +170,30 @@ def test_every_page_renders_on_a_laptop_and_at_phone_width(
             screenshot(page, f"{label}-{name}")
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 1, f"{route} is {overflow}px wider than a {width}px window"
+
+
+def test_history_rows_show_the_failure_reason_and_a_run_keeps_its_order(
+    dashboard: Dashboard, feeds: FeedServer, page: Page
+) -> None:
+    body = render_feed(load_real_jobs()[:2], title="t", link="https://jobicy.com")
+    feeds.route("/zeta", body=body)
+    feeds.route("/alpha-gone", status=404)
+    feeds.route("/mid", body=body)
+    # Added (and so run) in this order: by name it would be alpha, mid, zeta.
+    ids = [dashboard.add_feed(name, feeds.url(path))["id"] for name, path in
+           (("zeta", "/zeta"), ("alpha", "/alpha-gone"), ("mid", "/mid"))]  # fmt: skip
+    run = dashboard.wait_run(dashboard.start_run(ids))
+    reason = next(e["error"] for e in run["feeds"] if e["name"] == "alpha")
+    assert "404" in reason
+
+    page.goto(f"{dashboard.url}/#/history")
+    rows = page.locator("table.entries tbody tr[data-id]")
+    expect(rows).to_have_count(3)
+    names = [rows.nth(i).locator("td.url .muted").inner_text() for i in range(3)]
+    assert names == [e["name"] for e in run["feeds"]] == ["zeta", "alpha", "mid"]
+    shown = rows.nth(1).locator("td.status .reason")
+    expect(shown).to_be_visible()
+    assert shown.get_attribute("title") == reason  # the whole reason on hover
+    assert reason.startswith(shown.inner_text().rstrip("…"))
+    assert rows.nth(0).locator(".reason").count() == 0  # a completed feed has none
+    screenshot(page, "history-reasons")

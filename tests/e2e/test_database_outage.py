@@ -153,3 +153,41 @@ async def test_an_outage_longer_than_the_retries_ends_in_dead_letters_and_a_retr
             == entry.new + entry.updated + entry.unchanged
             == bodies[path].count(b"<item>")
         )
+
+
+async def test_the_watchdog_closes_a_dead_lettered_import_and_a_retry_still_completes_it(
+    tmp_path: Path, redis_url: str, feeds: Any, own_postgres: Any
+) -> None:
+    """The database stays away past every attempt, so no feed job could close its entry: the run
+    would stay ``running`` for ever. The watchdog closes each such entry once the database is back,
+    naming the dead letter, and the run finishes; retrying the letters then completes it exactly.
+    (``stuck_after_s`` 1 s instead of 300 s, 2 attempts instead of 3: the outage test above runs
+    the retries at length, and ``test_watchdog`` says why the bound is shrunk.)"""
+    settings = Settings(
+        data_dir=tmp_path / "data", redis_url=redis_url, database_url=str(own_postgres.get_uri()),
+        batch_size=4, host_interval_s=0, attempts=2, backoff_ms=100, stuck_after_s=1,
+        watchdog_interval_s=0.2,
+    )  # fmt: skip
+    bodies = dict(list(nine_feeds().items())[:3])
+    sources = serve_feeds(feeds, bodies, delay_s=0.5)
+    async with Runtime(settings, workers=True) as rt:
+        rows = await rt.ctx.store.sync_feeds(sources)
+        after = await rt.ctx.events.last_id()
+        run = await start_run(rt.ctx, rows, Trigger.CLI)
+        await asyncio.to_thread(own_postgres._cleanup)  # while the feeds download
+        await settled(rt)
+        await asyncio.to_thread(own_postgres.ensure_postgres_running)
+        closed = await asyncio.wait_for(wait_for_run(rt.ctx, run.run_id, after), 60)
+        letters = DeadLetters(rt.ctx, rt.redis_url)
+        after = await rt.ctx.events.last_id()
+        assert await letters.retry_all() == len(bodies)
+        done = await asyncio.wait_for(wait_for_run(rt.ctx, run.run_id, after), 60)
+        distinct = await rt.ctx.store.count_jobs()
+
+    assert closed.status is RunStatus.FAILED
+    for entry in closed.feeds:
+        assert entry.status is EntryStatus.FAILED and entry.error, entry
+        assert entry.error.startswith("watchdog: its feed job failed for good (store: database unreachable")
+        assert entry.error.endswith("it waits in Failed jobs to be retried"), entry.error
+    assert done.status is RunStatus.COMPLETED, [(e.name, e.status, e.error) for e in done.feeds]
+    assert sum(e.new for e in done.feeds) == distinct

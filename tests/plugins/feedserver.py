@@ -1,4 +1,5 @@
-"""A real local HTTP feed server for the tests: one per session, on 127.0.0.1, in a background thread.
+"""A real local HTTP feed server for the tests: one per session, on 127.0.0.1 (and a second one on
+127.0.0.2, another host as far as politeness goes), in a background thread.
 
 Tests register routes (exact path including the query string) and read back what the server
 received. It is a plain ``http.server.ThreadingHTTPServer`` on a real socket, so sync tests, async
@@ -8,6 +9,7 @@ Fixtures:
 
 - ``feed_server`` (session): the running ``FeedServer``.
 - ``feeds`` (function): the same server with routes and request log reset first.
+- ``other_feed_server`` / ``other_host_feeds``: the same pair on 127.0.0.2.
 
 Example::
 
@@ -84,11 +86,12 @@ class _Route:
 class FeedServer:
     """The server and its routing table; thread-safe, as handlers run in their own threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self._lock = threading.Lock()
         self._routes: dict[str, _Route] = {}
         self._requests: list[RecordedRequest] = []
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd = _Server((host, 0), _Handler)
         self._httpd.feeds = self
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 
@@ -98,7 +101,7 @@ class FeedServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def url(self, path: str = "/") -> str:
         """Absolute URL of ``path`` (which starts with ``/`` and may carry a query string)."""
@@ -307,3 +310,18 @@ def feeds(feed_server: FeedServer) -> FeedServer:
     """The feed server with no routes and an empty request log."""
     feed_server.reset()
     return feed_server
+
+
+@pytest.fixture(scope="session")
+def other_feed_server() -> Iterator[FeedServer]:
+    """A second feed server on another host name (127.0.0.2), so politeness sees two hosts."""
+    server = FeedServer(host="127.0.0.2")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def other_host_feeds(other_feed_server: FeedServer) -> FeedServer:
+    other_feed_server.reset()
+    return other_feed_server

@@ -81,12 +81,23 @@ export class EntryTable {
       h("td", {}, time(e.started_at)),
       h("td", { class: "num total" }, num(e.total_fetched)),
       ...COUNTS.map((key) => h("td", { class: `num ${key}${key === "failed" && e.failed ? " bad" : ""}` }, num(e[key]))),
-      h("td", { class: "status" }, badge(e.status)),
+      h("td", { class: "status" }, badge(e.status), reasonLine(e)),
       h("td", { class: "num" }, duration(e.duration_s)),
       h("td", {}, h("a", { href: `#/runs/${encodeURIComponent(e.run_id)}` }, e.trigger || "run")),
     );
     labelRow(tr, this.table);
   }
+}
+
+// Why a feed failed (or was skipped, or lost items), shortened in the row; the whole of it on hover.
+const REASON_CHARS = 90;
+
+function reasonLine(e) {
+  const failure = e.failures && e.failures[0];
+  const reason = e.error || (failure ? `${failure.external_id}: ${failure.reason}` : "");
+  if (!reason) return null;
+  const short = reason.length > REASON_CHARS ? `${reason.slice(0, REASON_CHARS - 1)}…` : reason;
+  return h("div", { class: "reason small", title: reason }, short);
 }
 
 // A click anywhere on a row opens its entry (the link in the first cell is the keyboard way).
