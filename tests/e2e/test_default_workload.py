@@ -136,7 +136,6 @@ def test_the_embedded_default_imports_the_built_in_shape_politely_through_a_429(
     assert logged and all(ISO_LOG_LINE.match(line) for line in logged), logged  # plain lines, UTC
 
 
-
 def start_workers(env: dict[str, str], count: int) -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen([*JOBIMPORTER, "worker"], env=env) for _ in range(count)]
 
