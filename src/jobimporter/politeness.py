@@ -9,6 +9,7 @@ set instead of sleeping, so it frees its worker slot for feeds of other hosts.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import redis.asyncio as aioredis
@@ -67,6 +68,14 @@ class HostLimiter:
             await self._acquire(keys=[self._prefix + host], args=[self.interval_ms, self.max_sleep_ms])
         )
         return answer >= 0, abs(answer)
+
+    async def wait_turn(self, host: str) -> None:
+        """Return once a request to ``host`` may go (a minimal form; the lead replaces it on merge)."""
+        while True:
+            reserved, ms = await self.acquire(host)
+            await asyncio.sleep(ms / 1000)
+            if reserved:
+                return
 
     async def hold_back(self, host: str, seconds: float) -> None:
         """No request to ``host`` from any worker for ``seconds`` (a 429's Retry-After)."""

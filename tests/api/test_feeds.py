@@ -13,7 +13,10 @@ from .conftest import WORKERS, ImportFeeds, serve_jobs
 
 pytestmark = [pytest.mark.external_service]
 
-FEED_KEYS = {"id", "name", "url", "format", "enabled", "priority", "cron", "etag", "last_modified", "health"}
+FEED_KEYS = {
+    "id", "name", "url", "format", "enabled", "priority", "cron", "etag", "last_modified", "health", "profile",
+    "mapping", "max_pages",
+}  # fmt: skip
 HEALTH_KEYS = {
     "last_status",
     "last_run_at",
