@@ -10,10 +10,11 @@ load; :mod:`jobimporter.parse.mapped` applies it to a body.
   for XML (``title``, ``location/city``, ``@id``, ``a10:author/a10:name``), JSONPath for JSON
   (``title``, ``company.name``, ``tags[*]``).
 - A rule reads ``path`` (a list of paths is a fallback chain: the first that gives a value wins) or a
-  constant ``value``, then applies, in this order: ``regex`` (the first group, or the group named
+  constant ``value`` (a list of rules, ``["where", {value = "France"}]``, is a fallback chain too), then applies, in this order: ``regex`` (the first group, or the group named
   ``value``, of each value; values that do not match are dropped), ``split`` (each value split on
   the separator; ``take`` keeps one part by index, negative from the end), ``join`` (all values
-  joined into one), ``date_format`` (each value read with ``strptime`` and written as ISO 8601).
+  joined into one), ``date_format`` (each value read with ``strptime`` and written as ISO 8601;
+  ``"epoch"``: seconds or milliseconds since 1970).
   When the rule gives nothing, its ``fallback`` rules are tried in order.
 
 Targets are the parser's item fields (:data:`SCALAR_TARGETS`, :data:`LIST_TARGETS`), ``salary``
@@ -90,8 +91,15 @@ class FieldRule(BaseModel):
 
 
 def _rule_input(value: object) -> object:
-    """A plain string is the path of a rule (``title = "title"``)."""
-    return {"path": value} if isinstance(value, str) else value
+    """A plain string is the path of a rule (``title = "title"``); a list is a fallback chain, its
+    first entry the rule and the others its fallbacks (``locations = ["where", {value = "France"}]``)."""
+    if isinstance(value, str):
+        return {"path": value}
+    if isinstance(value, list) and value:
+        first = _rule_input(value[0])
+        if isinstance(first, dict):
+            return {**first, "fallback": [*first.get("fallback", []), *value[1:]]}
+    return value
 
 
 class FieldMapping(BaseModel):
@@ -184,6 +192,8 @@ def _check_regex(pattern: str) -> None:
 
 
 def _check_date_format(fmt: str) -> None:
+    if fmt == "epoch":
+        return
     sample = datetime(2001, 2, 3, 4, 5, 6)
     try:
         datetime.strptime(sample.strftime(fmt), fmt)

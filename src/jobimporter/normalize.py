@@ -87,7 +87,7 @@ _EMPLOYMENT_WORDS = tuple(
         (r"\bcontract(or|s)?\b|\bfreelance|\bfreiberuf|\bc2h\b|\bself employed\b|\bwerkvertrag", "contract"),
         ((r"\bpart ?time\b|\bteilzeit|\btemps partiel|\btiempo parcial|\bmedio tiempo|\bmeio per[ií]odo"
          r"|\bminijob|\bside\b|\bworking student|\bwerkstudent|\bhilfstätigkeit|\bnebenjob"), "part-time"),
-        ((r"\bfull ?time\b|\bvollzeit|\btemps plein|\btiempo completo|\btempo (integral|inteiro)|\bplný úvazek"
+        ((r"\bfull ?time\b|\bfull or part|\bvollzeit|\btemps plein|\btiempo completo|\btempo (integral|inteiro)|\bplný úvazek"
          r"|\bpełny etat|\bpełen etat"), "full-time"),
         (r"^others?$", "other"),
     )

@@ -96,7 +96,8 @@ def describe_errors(exc: ValidationError) -> str:
             str(part) for part in error["loc"] if not str(part).startswith(("function-", "FieldRule"))
         )
         message = str(error["msg"]).removeprefix("Value error, ")
-        problems.append(f"{where or 'feed'}: {message}")
+        joint = "." if where and message.startswith(("fields", "items ")) else ": "
+        problems.append(f"{where or 'feed'}{joint}{message}")
     return "; ".join(problems)
 
 

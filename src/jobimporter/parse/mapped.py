@@ -22,7 +22,7 @@ from lxml import etree  # type: ignore[import-untyped]
 
 from jobimporter.mapping import LIST_TARGETS, FieldMapping, FieldRule
 from jobimporter.models import RawItem
-from jobimporter.parse.jsonapi import load_json, scalar
+from jobimporter.parse.jsonapi import iso_from_epoch, load_json, scalar
 from jobimporter.parse.salary import salary_from_text
 from jobimporter.parse.xml import Element, is_simple, iter_items, local_name, markup_of, namespace, text_of
 
@@ -141,9 +141,12 @@ def _json_values(values: Iterator[Any]) -> list[str]:
     found: list[str] = []
     for value in values:
         for element in value if isinstance(value, list) else [value]:
-            text = (
-                scalar(element) if not isinstance(element, dict) else json.dumps(element, ensure_ascii=False)
-            )
+            if isinstance(element, bool):
+                text: str | None = "true" if element else "false"
+            elif isinstance(element, dict):
+                text = json.dumps(element, ensure_ascii=False)
+            else:
+                text = scalar(element)
             if text is not None:
                 found.append(text.strip())
     return found
@@ -220,6 +223,8 @@ def _split(value: str, separator: str, take: int | None) -> list[str]:
 
 
 def _date(value: str, fmt: str) -> str | None:
+    if fmt == "epoch":
+        return iso_from_epoch(value)
     try:
         return datetime.strptime(value.strip(), fmt).isoformat()
     except ValueError:
