@@ -146,3 +146,33 @@ async def test_a_page_with_a_passing_error_is_retried(feeds: Any, runtime: Runti
     (entry,) = run.feeds
     assert (entry.status, entry.total_fetched, entry.new) == (EntryStatus.COMPLETED, 20, 20), entry.error
     assert len(feeds.requests_for(paths[1])) == 2
+
+
+async def test_a_feed_with_a_field_mapping_imports_what_the_mapping_reads(
+    feeds: Any, runtime: Runtime
+) -> None:
+    from lxml import etree
+
+    from jobimporter.mapping import FieldMapping
+
+    capture = next(c for c in CAPTURE_LIST if c.file.startswith("jobvite"))
+    feeds.route("/jobvite.xml", body=capture.body, content_type="text/xml")
+    mapping = FieldMapping.model_validate({"items": "/result/job", "fields": {
+        "guid": "id", "title": "title", "link": "detail-url", "company": {"value": "Opower"},
+        "locations": {"path": "location", "split": ",", "take": 0},
+        "published": {"path": "date", "date_format": "%m/%d/%Y"}}})  # fmt: skip
+    run = await run_import(
+        runtime, [FeedSource(name="jobvite", url=feeds.url("/jobvite.xml"), mapping=mapping)]
+    )
+
+    (entry,) = run.feeds
+    jobs = list(etree.fromstring(capture.body).iter("job"))
+    assert (entry.status, entry.total_fetched, entry.new) == (EntryStatus.COMPLETED, len(jobs), len(jobs)), (
+        entry.error
+    )
+    stored_jobs = await runtime.ctx.store.list_jobs(limit=1000, feed_id=entry.feed_id)
+    expected = {
+        (" ".join(j.findtext("title").split()), j.findtext("location").split(",")[0].strip()) for j in jobs
+    }
+    assert {(s["record"].title, s["record"].locations[0]) for s in stored_jobs} == expected
+    assert {s["record"].company for s in stored_jobs} == {"Opower"}
