@@ -207,3 +207,10 @@ def test_a_bad_mapping_is_refused_at_load_naming_the_feed_and_the_field(
     text = str(caught.value)
     assert text.startswith(f"sources: {path}: feed #1 ('Acme jobs'): "), text
     assert message in text, text
+
+
+def test_the_mapped_format_needs_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.toml"
+    path.write_text('[[feeds]]\nname = "x"\nurl = "https://x.example/"\nformat = "mapped"\n')
+    with pytest.raises(ConfigError, match=r"feed #1 \('x'\): feed: format 'mapped' needs a field mapping"):
+        load_sources(path)

@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from jobimporter.crons import valid_cron
 from jobimporter.mapping import FieldMapping
@@ -90,6 +90,12 @@ class FeedSource(BaseModel):
     profile: str = Field(default="auto", pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)
     mapping: FieldMapping | None = None  # a declarative field mapping instead of a known format
     max_pages: int = Field(default=DEFAULT_MAX_PAGES, ge=1, le=10_000)  # paged APIs: pages read at most
+
+    @model_validator(mode="after")
+    def _mapped_has_a_mapping(self) -> Self:
+        if self.format is FeedFormat.MAPPED and self.mapping is None:
+            raise ValueError("format 'mapped' needs a field mapping ([feeds.mapping])")
+        return self
 
 
 class Feed(FeedSource):

@@ -138,6 +138,8 @@ def _dispatch(
         return format, _xml(format, head, body)
     if format is FeedFormat.JSONLD:
         return format, _html_or_json(body.read(), url)
+    if format is FeedFormat.MAPPED:
+        raise NotAFeed("parse: the format is 'mapped' but the feed has no field mapping")
     if format is not FeedFormat.AUTO:
         api = jsondoc.BY_FORMAT[format]
         document = jsondoc.load_json(body.read())
