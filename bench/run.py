@@ -1,13 +1,14 @@
 """Speed and memory of the import path, as ratios to raw limits measured in the same run.
 
-    python bench/run.py [--items 20000] [--big-mb 500] [--skip-big]
+    python bench/run.py [--items 20000] [--big-mb 500] [--skip-big] [--rss-only] [--job-xml-only]
 
 On the same generated data (jobicy-shaped WP Job Manager items, ~3 KB each) it measures:
 - parse rate: our lxml parser alone over the same bytes (items/s);
 - COPY rate: PostgreSQL COPY of the same normalized rows into an empty jobs table (rows/s);
 - cold import: HTTP → parse → normalize → BullMQ → workers → PostgreSQL, empty database (items/s);
 - unchanged re-import: the same feed again (items/s), and the job rows it wrote (should be 0);
-- peak RSS of a `jobimporter import` process for a 5 MB and a big (default 500 MB) feed.
+- peak RSS of a `jobimporter import` process for a 5 MB and a big (default 500 MB) feed, for the RSS
+  feed and for an Indeed-style job XML feed (generated on the fly while it is served, never on disk).
 
 Targets (from the issue): cold ≥ 0.6 × COPY; unchanged ≥ 0.5 × parse with no row writes; RSS flat in
 feed size (big − small ≤ 100 MB). Results go to stdout and bench/out/results.json.
@@ -28,7 +29,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,56 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+class _JobXmlHandler(BaseHTTPRequestHandler):
+    """Serves ``/<megabytes>.xml``: an Indeed-style job XML feed of about that size, generated while it
+    is sent (chunked), so a 500 MB feed never sits on disk or in memory."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        megabytes = int(self.path.strip("/").split(".")[0])
+        self.send_response(200)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for chunk in job_xml_chunks(megabytes * 1024**2, start_id=30_000_000 + megabytes):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        self.wfile.write(b"0\r\n\r\n")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def job_xml_chunks(size: int, *, start_id: int) -> Iterator[bytes]:
+    """``<source><job>…</job>…</source>`` of real jobicy records (~3 KB each) until ``size`` bytes."""
+    yield b'<?xml version="1.0" encoding="utf-8"?>\n<source><publisher>bench</publisher>\n'
+    sent, batch = 0, []
+    for job in sized_jobs(size // 2500 + 1, start_id=start_id):
+        piece = _job_xml(job).encode()
+        batch.append(piece)
+        sent += len(piece)
+        if len(batch) == 64:
+            yield b"".join(batch)
+            batch = []
+        if sent >= size:
+            break
+    yield b"".join(batch) + b"</source>\n"
+
+
+def _job_xml(job: dict[str, Any]) -> str:
+    return (
+        f"<job><title><![CDATA[{job['jobTitle']}]]></title><date>{job['pubDate']}</date>"
+        f"<referencenumber>{job['id']}</referencenumber><url><![CDATA[{job['url']}]]></url>"
+        f"<company><![CDATA[{job['companyName']}]]></company><city>{job.get('jobGeo') or ''}</city>"
+        f"<country>US</country><jobtype>Full-time</jobtype><salary>Up to $75,000/year</salary>"
+        f"<description><![CDATA[{job['jobDescription']}]]></description></job>\n"
+    )
+
+
+def job_xml_items(size: int, start_id: int) -> int:
+    return sum(chunk.count(b"<job>") for chunk in job_xml_chunks(size, start_id=start_id))
 
 
 def sized_jobs(count: int, *, start_id: int = 1_000_000) -> Iterator[dict[str, Any]]:
@@ -242,6 +293,7 @@ def peak_rss_mb(settings: Settings, database_url: str, url: str, data_dir: Path)
     if child.returncode != 0:
         raise SystemExit(f"bench: import subprocess failed: {err.decode()[-500:]}")
     entry = json.loads(out)["feeds"][0]
+    (data_dir / "last-import.json").write_text(json.dumps(entry), encoding="utf-8")
     if entry["status"] != "completed":
         raise SystemExit(f"bench: big import did not complete: {entry['error']}")
     return peak / 1024**2, time.perf_counter() - started
@@ -302,6 +354,7 @@ def main() -> None:
     parser.add_argument("--big-mb", type=int, default=500)
     parser.add_argument("--skip-big", action="store_true", help="measure RSS on the 5 MB feed only")
     parser.add_argument("--rss-only", action="store_true", help="only the peak RSS figures")
+    parser.add_argument("--job-xml-only", action="store_true", help="only the job XML peak RSS figures")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=5)
     parser.add_argument("--worker-processes", type=int, default=2, help="for the multi-process figures")
@@ -312,10 +365,11 @@ def main() -> None:
     redis = EmbeddedRedis(work / "redis", appendonly=False)
     redis.start()
     try:
-        results = (
-            {} if args.rss_only else asyncio.run(measure(args, work, redis.url, str(postgres.get_uri())))
-        )
-        results |= rss(args, work, redis.url, str(postgres.get_uri()))
+        only = args.rss_only or args.job_xml_only
+        results = {} if only else asyncio.run(measure(args, work, redis.url, str(postgres.get_uri())))
+        if not args.job_xml_only:
+            results |= rss(args, work, redis.url, str(postgres.get_uri()))
+        results |= job_xml(args, work, redis.url, str(postgres.get_uri()))
     finally:
         redis.stop()
         postgres.cleanup()
@@ -345,6 +399,36 @@ def rss(args: argparse.Namespace, work: Path, redis_url: str, admin_url: str) ->
     finally:
         server.shutdown()
     return figures
+
+
+def job_xml(args: argparse.Namespace, work: Path, redis_url: str, admin_url: str) -> dict[str, Any]:
+    """Peak RSS of importing a 5 MB and a big job XML feed, generated on the fly as it is served."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _JobXmlHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    settings = Settings(data_dir=work / "jobxml-data", redis_url=redis_url, batch_size=args.batch_size)
+    figures: dict[str, Any] = {}
+    try:
+        for label, megabytes in [("small", 5)] + ([] if args.skip_big else [("big", args.big_mb)]):
+            database = asyncio.run(create_database(admin_url, f"jobxml_{label}"))
+            peak, seconds, entry = _peak_rss(
+                settings, database, f"{base}/{megabytes}.xml", work / f"jobxml-{label}"
+            )
+            expected = job_xml_items(megabytes * 1024**2, 30_000_000 + megabytes)
+            if (entry["total_fetched"], entry["new"]) != (expected, expected):
+                raise SystemExit(f"bench: job XML import stored {entry['new']} of {expected} items")
+            figures[f"jobxml_{label}"] = {"feed_mb": megabytes, "items": expected, "peak_rss_mb": round(peak, 1),
+                                          "seconds": round(seconds, 1)}  # fmt: skip
+    finally:
+        server.shutdown()
+    return figures
+
+
+def _peak_rss(
+    settings: Settings, database_url: str, url: str, data_dir: Path
+) -> tuple[float, float, dict[str, Any]]:
+    peak, seconds = peak_rss_mb(settings, database_url, url, data_dir)
+    return peak, seconds, json.loads((data_dir / "last-import.json").read_text())
 
 
 def report(results: dict[str, Any]) -> None:
@@ -387,6 +471,15 @@ def report(results: dict[str, Any]) -> None:
         lines.append(
             f"RSS growth big − small:    {growth:6.1f} MB (target ≤ 100) {'OK' if growth <= 100 else 'MISSED'}"
         )
+    for kind, name in (("rss", "RSS"), ("jobxml", "job XML")):
+        if f"{kind}_big" in results and kind == "jobxml":
+            big, small = results["jobxml_big"], results["jobxml_small"]
+            growth = big["peak_rss_mb"] - small["peak_rss_mb"]
+            lines += [
+                f"peak RSS, {name} {small['feed_mb']} MB feed ({small['items']} items): {small['peak_rss_mb']:8.1f} MB ({small['seconds']} s)",
+                f"peak RSS, {name} {big['feed_mb']} MB feed ({big['items']} items): {big['peak_rss_mb']:8.1f} MB ({big['seconds']} s)",
+                f"{name} RSS growth big − small: {growth:6.1f} MB (target ≤ 100) {'OK' if growth <= 100 else 'MISSED'}",
+            ]  # fmt: skip
     print("\n".join(lines))
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")

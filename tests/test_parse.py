@@ -102,10 +102,10 @@ NOT_A_FEED_CASES = [
     (
         "sitemap",
         b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"/>',
-        "<urlset>",
+        "XML with root <urlset>, not a known job format: give the feed a field mapping",
     ),
-    ("json-no-jobs", b'{"data": []}', '"jobs"'),
-    ("json-array", b"[1, 2]", "neither XML nor JSON"),
+    ("json-no-jobs", b'{"data": []}', "JSON, but no list of jobs found (top-level keys: data)"),
+    ("json-array", b"[1, 2]", "a JSON array of 2 elements, not a known job format"),
     ("text", b"Service Unavailable", "neither XML nor JSON"),
 ]
 
@@ -346,7 +346,7 @@ def test_jobicy_json_salary_min_max_style_and_list_fields() -> None:
 
 def test_jobicy_json_odd_jobs_fail_alone() -> None:
     body = b'{"jobs": [42, {"jobTitle": "ok", "id": null, "url": "javascript:x"}]}'
-    first, second = parse(body)
+    first, second = parse(body, FeedFormat.JOBICY_JSON)
     assert first == RawItem(position=1)  # normalize reports "no title" for it
     assert (second.title, second.guid, second.link) == ("ok", None, "javascript:x")
 
@@ -355,7 +355,7 @@ def test_jobicy_json_odd_jobs_fail_alone() -> None:
     ("body", "message"),
     [
         (b'{"jobs": [', "malformed JSON at line 1"),
-        (b'{"jobs": {}}', 'no "jobs" array'),
+        (b'{"jobs": {}}', "not a jobicy-json answer: JSON, but no list of jobs found"),
         (b"\xff\xfe{", "unreadable"),
     ],
 )

@@ -59,7 +59,7 @@ def test_a_sources_file_with_every_option(tmp_path: Path) -> None:
         ('[[feeds]]\nname = "x"\nurl = "https://x"\ncolour = "red"', "colour"),
         (
             '[[feeds]]\nname = "x"\nurl = "https://x"\ncron = "hourly"',
-            "feed #1: cron: Value error, not a cron",
+            "feed #1 ('x'): cron: not a cron",
         ),
         (
             '[[feeds]]\nname = "x"\nurl = "https://x"\n[[feeds]]\nname = "y"\nurl = "https://x"',

@@ -312,5 +312,28 @@ def _with_dead_letters(action: Callable[[DeadLetters], Awaitable[T]]) -> T:
         raise AssertionError("unreachable") from exc
 
 
+# ---------------------------------------------------------------- preview
+
+
+@app.command("preview")
+def preview_command(
+    sources: SourcesOption = None,
+    feed: Annotated[str | None, typer.Option("--feed", help="The feed's name (default: the first).")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100, help="Records to show.")] = 5,
+    as_json: JsonOption = False,
+) -> None:
+    """Fetch one feed and show what importing it would store; writes nothing."""
+    from jobimporter.preview import preview_from_sources, render_text
+
+    settings = _settings(sources)
+    _setup_logging(settings, "WARNING")
+    try:
+        preview = asyncio.run(preview_from_sources(settings, feed, limit=limit))
+    except ImporterError as exc:
+        _fail(str(exc))
+        raise AssertionError("unreachable") from exc
+    typer.echo(preview.model_dump_json(indent=2) if as_json else render_text(preview), nl=as_json)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -13,6 +13,7 @@ only ever catch these. Messages start with the stage that raised them (``"fetch:
   - ``FeedError``: the body arrived but is not a feed we can read (permanent)
     - ``NotAFeed``: an HTML page (firewall, login, captcha) or an unknown format
     - ``FeedParseError``: malformed or forbidden XML/JSON (DTDs, entities)
+    - ``FeedPageError``: a further page of a paged API could not be fetched or read
   - ``ItemError``: one item is invalid; it fails alone, never its batch
   - ``StoreError``: the database failed; ``transient`` says whether a retry may help
     - ``NotFound`` (also ``LookupError``): a run, entry, feed, job or dead-letter id that does not exist
@@ -89,6 +90,12 @@ class FeedParseError(FeedError):
     """Malformed or forbidden XML/JSON."""
 
     kind = "parse"
+
+
+class FeedPageError(FeedError):
+    """A further page of a paged feed failed; the items of the pages before it were read."""
+
+    kind = "page"
 
 
 class ItemError(ImporterError):

@@ -43,6 +43,7 @@ from jobimporter.models import (
     utcnow,
 )
 from jobimporter.normalize import Identity, identify, normalize_each
+from jobimporter.paging import PageFetcher, page_fetch
 from jobimporter.parse import parse_feed
 from jobimporter.queue import BATCH_JOB, batch_job_id, batch_job_options
 from jobimporter.runs import close_entry, publish_entry
@@ -232,7 +233,7 @@ async def _fan_out_in(
     result: FetchResult,
 ) -> None:
     assert result.body is not None
-    items = parse_feed(cast(BinaryIO, result.body), format=FeedFormat(data.format))
+    items = _parse(ctx, data, result, await ctx.store.get_feed(data.feed_id))
     source, base_url = publisher_host(data.url), result.effective_url
     seen: set[str] = set()
     parent = {"id": job.id, "queue": job.queueQualifiedName}
@@ -275,6 +276,27 @@ async def _fan_out_in(
     await ctx.queues.add_batches(left)
     await _record_early_failures(ctx, data, early_failures)
     data.etag, data.last_modified, data.step = result.etag, result.last_modified, "finalize"
+
+
+def _parse(ctx: ImportContext, data: FeedJobData, result: FetchResult, feed: Feed) -> Iterator[RawItem]:
+    """The feed's items: its format, board profile and field mapping, and its further pages (fetched
+    politely, for the parser thread, on this loop)."""
+    pages = PageFetcher(
+        asyncio.get_running_loop(),
+        page_fetch(ctx.http, ctx.limits, ctx.spool_dir),
+        ctx.limiter.wait_turn,
+        attempts=ctx.policy.attempts,
+        backoff_s=ctx.policy.backoff_ms / 1000,
+    )
+    return parse_feed(
+        cast(BinaryIO, result.body),
+        format=FeedFormat(data.format),
+        url=result.effective_url,
+        mapping=feed.mapping,
+        profile=feed.profile,
+        load_page=pages,
+        max_pages=feed.max_pages,
+    )
 
 
 class _KnownWriter:

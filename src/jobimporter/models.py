@@ -11,11 +11,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from jobimporter.crons import valid_cron
+from jobimporter.mapping import FieldMapping
 
 
 def utcnow() -> datetime:
@@ -52,10 +53,29 @@ def new_id(prefix: str) -> str:
 
 
 class FeedFormat(StrEnum):
+    """What a feed body is; ``AUTO`` detects it from the content (and the host when that is ambiguous)."""
+
     AUTO = "auto"
     RSS = "rss"
     ATOM = "atom"
+    JOB_XML = "job-xml"  # Indeed-style <source>/<job> and its variants
+    PERSONIO_XML = "personio-xml"
+    JSONLD = "jsonld"  # schema.org JobPosting, in an HTML page or as JSON
     JOBICY_JSON = "jobicy-json"
+    GREENHOUSE = "greenhouse"
+    LEVER = "lever"
+    ASHBY = "ashby"
+    WORKABLE = "workable"
+    SMARTRECRUITERS = "smartrecruiters"
+    RECRUITEE = "recruitee"
+    REMOTIVE = "remotive"
+    REMOTEOK = "remoteok"
+    ARBEITNOW = "arbeitnow"
+    HIMALAYAS = "himalayas"
+    WORKING_NOMADS = "workingnomads"
+    USAJOBS = "usajobs"
+    ADZUNA = "adzuna"
+    MAPPED = "mapped"  # the feed's own field mapping (any XML or JSON)
 
 
 class Priority(StrEnum):
@@ -64,6 +84,7 @@ class Priority(StrEnum):
 
 
 Cron = Annotated[str, AfterValidator(valid_cron)]
+DEFAULT_MAX_PAGES = 50
 
 
 class FeedSource(BaseModel):
@@ -77,6 +98,16 @@ class FeedSource(BaseModel):
     enabled: bool = True
     priority: Priority = Priority.NORMAL
     cron: Cron | None = None  # None: the scheduler's cron (JOBIMPORTER_CRON)
+    # Board conventions: "auto" (chosen by host), "none", or a profile's name (parse.profiles checks it).
+    profile: str = Field(default="auto", pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)
+    mapping: FieldMapping | None = None  # a declarative field mapping instead of a known format
+    max_pages: int = Field(default=DEFAULT_MAX_PAGES, ge=1, le=10_000)  # paged APIs: pages read at most
+
+    @model_validator(mode="after")
+    def _mapped_has_a_mapping(self) -> Self:
+        if self.format is FeedFormat.MAPPED and self.mapping is None:
+            raise ValueError("format 'mapped' needs a field mapping ([feeds.mapping])")
+        return self
 
 
 class Feed(FeedSource):
@@ -116,7 +147,17 @@ class RawItem:
     salary_currency: str | None = None
     salary_period: str | None = None
     logo_url: str | None = None
+    apply_url: str | None = None
+    workplace: str | None = None  # what the source says: "remote", "Hybrid remote", "true", "TELECOMMUTE"...
+    expires: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+
+# One vocabulary for every source (schema.org's employmentType values, spelled like our job types).
+EmploymentType = Literal[
+    "full-time", "part-time", "contract", "temporary", "internship", "volunteer", "per diem", "other"
+]
+Workplace = Literal["remote", "hybrid", "onsite"]
 
 
 class JobRecord(BaseModel):
@@ -147,6 +188,10 @@ class JobRecord(BaseModel):
     salary_currency: str | None = None
     salary_period: str | None = None
     logo_url: str | None = None
+    apply_url: str | None = None
+    workplace: Workplace | None = None
+    employment_types: list[EmploymentType] = Field(default_factory=list)
+    expires_at: datetime | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
     content_hash: str = Field(min_length=8, max_length=64)
     raw_hash: str | None = Field(default=None, max_length=64)  # digest of the feed's raw text, not content

@@ -9,10 +9,15 @@ This module owns everything that turns parser text into stored values:
 - identity (miniflux's adapter habit): ``external_id`` is the guid, else the link, else
   ``sha256:<hex of title + content>``; ``key`` = first 32 hex of sha256(source + "\\n" + external_id);
 - job types get one spelling (``"Full Time"`` → ``"full-time"``); lists are de-duplicated in order;
+- employment types on one vocabulary (full-time, part-time, contract, temporary, internship,
+  volunteer, per diem, other) from the job types, in several languages; the source's own labels
+  stay in ``extra["employment_type_source"]``; the workplace (remote / hybrid / onsite) from what
+  the source says, else remote when a location reads "Remote";
 - ``description_html`` is sanitized with nh3 (no scripts, no event handlers), ``description_text``
   is its plain text;
-- ``published_at`` is UTC from RFC 822, ISO 8601 or a naive ``YYYY-MM-DD HH:MM:SS`` (read as UTC);
-  an unreadable date keeps its raw text in ``extra["published_raw"]``;
+- ``published_at``/``expires_at`` are UTC from RFC 822, ISO 8601, a naive ``YYYY-MM-DD HH:MM:SS``
+  (read as UTC) or a few common forms; an unreadable date keeps its raw text in
+  ``extra["published_raw"]``/``extra["expires_raw"]``;
 - ``content_hash`` covers every other field, so an unchanged item hashes the same every time;
 - ``raw_hash`` digests exactly what the feed said (plus ``NORMALIZER_VERSION``): :func:`identify`
   computes it and the identity without the costly cleaning, so an item whose stored ``raw_hash``
@@ -45,7 +50,7 @@ MAX_TITLE = 1000
 MAX_EXTERNAL_ID = 2048
 # Bump whenever normalize's output for the same input changes: stored raw hashes then stop
 # matching, and every item is normalized (and its record rewritten if it differs) once more.
-NORMALIZER_VERSION = "2"  # 2: raw_hash frames the texts by length instead of hashing their repr
+NORMALIZER_VERSION = "3"  # 3: apply URL, workplace, employment types, expiry; 2: raw_hash frames by length
 
 _JOB_TYPE_ALIASES = {
     "fulltime": "full-time",
@@ -69,6 +74,32 @@ _PERIOD_ALIASES = {
     "hourly": "hour",
 }
 _CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
+_SPACED = re.compile(r"[_\-/]+|(?<=[a-z])(?=[A-Z])")
+# Checked in this order on a lower-cased label with _ - / as spaces; every match counts.
+_EMPLOYMENT_WORDS = tuple(
+    (re.compile(pattern), value)
+    for pattern, value in (
+        (r"\bper ?diem\b|\bprn\b", "per diem"),
+        ((r"\bintern(ship)?s?\b|\bpraktikum|\bstage\b|\btrainee(ship)?\b|\bapprentice|\bausbildung|\bdual stud"
+         r"|\bstagiaire|\bpr[aá]cticas|\bstaż"), "internship"),
+        (r"\bvolunteer|\bbénévol|\behrenamt", "volunteer"),
+        (r"\btemp(orary)?\b|\bseasonal\b|\bbefristet|\bcdd\b|\bint[ée]rim\b|\btemporal\b|\baushilfe", "temporary"),
+        (r"\bcontract(or|s)?\b|\bfreelance|\bfreiberuf|\bc2h\b|\bself employed\b|\bwerkvertrag", "contract"),
+        ((r"\bpart ?time\b|\bteilzeit|\btemps partiel|\btiempo parcial|\bmedio tiempo|\bmeio per[ií]odo"
+         r"|\bminijob|\bside\b|\bworking student|\bwerkstudent|\bhilfstätigkeit|\bnebenjob"), "part-time"),
+        ((r"\bfull ?time\b|\bfull or part|\bvollzeit|\btemps plein|\btiempo completo|\btempo (integral|inteiro)|\bplný úvazek"
+         r"|\bpełny etat|\bpełen etat"), "full-time"),
+        (r"^others?$", "other"),
+    )
+)  # fmt: skip
+_WORKPLACE_WORDS: tuple[tuple[frozenset[str], str], ...] = (
+    (frozenset({"not remote", "no remote", "non remote"}), "onsite"),
+    (frozenset({"hybrid", "partially remote", "partly remote", "flexible"}), "hybrid"),
+    (frozenset({"remote", "telecommute", "work from home", "wfh", "anywhere", "home office", "fully remote",
+                "true", "yes", "y", "1"}), "remote"),
+    (frozenset({"onsite", "on site", "in office", "office", "in person", "false", "no", "n", "0"}), "onsite"),
+)  # fmt: skip
+_REMOTE_PLACE = re.compile(r"^\s*(remote|anywhere|worldwide|work from home)\b", re.IGNORECASE)
 _BLOCK_TAGS = frozenset(
     {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "td", "th",
      "table", "section", "article", "blockquote", "pre", "hr", "dd", "dt"}
@@ -110,7 +141,8 @@ def identify(item: RawItem, *, source: str, base_url: str) -> Identity:
 
 _RAW_SCALARS = (
     "guid", "link", "title", "summary", "content_html", "published", "updated", "author", "company",
-    "salary_min", "salary_max", "salary_currency", "salary_period", "logo_url",
+    "salary_min", "salary_max", "salary_currency", "salary_period", "logo_url", "apply_url", "workplace",
+    "expires",
 )  # fmt: skip
 _raw_scalars = operator.attrgetter(*_RAW_SCALARS)
 
@@ -218,8 +250,12 @@ def _fields(item: RawItem, base_url: str) -> tuple[dict[str, Any], dict[str, Any
         "description_text": html_to_text(description_html),
         "url": _url(item.link, base_url, extra),
         "logo_url": _url(item.logo_url, base_url, extra),
+        "apply_url": _url(item.apply_url, base_url, extra),
         "published_at": _published(item, extra),
+        "expires_at": _date_field(item.expires, "expires_raw", extra),
     }
+    fields["workplace"] = canonical_workplace(item.workplace, fields["locations"])
+    fields["employment_types"] = _employment_types(item.job_types, extra)
     fields |= _salary(item)
     _keep_unmapped(item, extra)
     return fields, extra
@@ -311,6 +347,36 @@ def canonical_job_type(value: str | None) -> str | None:
     return _JOB_TYPE_ALIASES.get(slug, slug) or None
 
 
+def employment_types(label: str | None) -> list[str]:
+    """The vocabulary values a source's label names: ``"FULL_TIME"``, ``"Vollzeit"`` → full-time;
+    ``"full-or-part-time"`` → part-time and full-time; a label naming none (a seniority such as
+    "berufserfahren", or "permanent") → none."""
+    text = clean_text(label)
+    if text is None:
+        return []
+    spaced = _SPACED.sub(" ", text.lower())
+    return [value for pattern, value in _EMPLOYMENT_WORDS if pattern.search(spaced)]
+
+
+def _employment_types(labels: Sequence[str], extra: dict[str, Any]) -> list[str]:
+    cleaned = unique(clean_text(label) for label in labels)
+    if cleaned:
+        extra["employment_type_source"] = cleaned
+    return unique(value for label in cleaned for value in employment_types(label))
+
+
+def canonical_workplace(value: str | None, locations: Sequence[str] = ()) -> str | None:
+    """remote / hybrid / onsite from what the source says (``"Hybrid remote"``, ``"TELECOMMUTE"``,
+    ``"OnSite"``, a boolean's ``"true"``/``"no"``); else remote when a location is "Remote"."""
+    text = _SPACED.sub(" ", (clean_text(value) or "").lower()).strip()
+    for words, place in _WORKPLACE_WORDS:
+        if text in words or any(word in text for word in words if len(word) > 3):
+            return place
+    if not text and any(_REMOTE_PLACE.match(place) for place in locations):
+        return "remote"
+    return None
+
+
 def sanitize_html(markup: str, base_url: str | None) -> str:
     """nh3 (ammonia) with its safe defaults; relative links resolved against ``base_url``."""
     if not markup.strip():
@@ -359,17 +425,23 @@ def _url(value: str | None, base_url: str, extra: dict[str, Any]) -> str | None:
 
 
 def _published(item: RawItem, extra: dict[str, Any]) -> datetime | None:
-    raw = (item.published or item.updated or "").strip()
+    return _date_field(item.published or item.updated, "published_raw", extra)
+
+
+def _date_field(value: str | None, raw_key: str, extra: dict[str, Any]) -> datetime | None:
+    """A date in UTC; an unreadable one keeps its text in ``extra[raw_key]``."""
+    raw = (value or "").strip()
     if not raw:
         return None
     parsed = parse_date(raw)
     if parsed is None:
-        extra["published_raw"] = raw
+        extra[raw_key] = raw
     return parsed
 
 
 def parse_date(text: str) -> datetime | None:
-    """UTC datetime from ISO 8601, naive ``YYYY-MM-DD HH:MM:SS`` (UTC) or RFC 822; else ``None``."""
+    """UTC datetime from ISO 8601, naive ``YYYY-MM-DD HH:MM:SS`` (UTC), RFC 822, or a few common
+    forms (:data:`_DATE_FORMATS`: US ``8/17/2010``, ``17.08.2010``, ``2024-01-01 10:00:00 UTC``); else ``None``."""
     value = text.strip()
     parsed: datetime | None
     try:
@@ -378,13 +450,30 @@ def parse_date(text: str) -> datetime | None:
         try:
             parsed = email.utils.parsedate_to_datetime(value)
         except (ValueError, TypeError, IndexError, OverflowError):
-            return None
+            parsed = _strptime_any(value)
+    if parsed is None:
+        return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)  # jobicy's "2024-12-07 04:10:26" and RFC 822 "-0000"
     try:
         return parsed.astimezone(UTC)
     except OverflowError:
         return None
+
+
+_DATE_FORMATS = (
+    "%m/%d/%Y", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p", "%d.%m.%Y", "%d.%m.%Y %H:%M",
+    "%Y-%m-%d %H:%M:%S %Z", "%Y/%m/%d", "%d %B %Y", "%B %d, %Y", "%d %b %Y", "%b %d, %Y",
+)  # fmt: skip
+
+
+def _strptime_any(value: str) -> datetime | None:
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+    return None
 
 
 def _salary(item: RawItem) -> dict[str, Any]:

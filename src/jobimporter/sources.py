@@ -5,10 +5,16 @@ A sources file is an array of tables::
     [[feeds]]
     name = "Jobicy – all jobs"
     url = "https://jobicy.com/?feed=job_feed"
-    format = "auto"        # auto | rss | atom | jobicy-json
+    format = "auto"        # auto | rss | atom | job-xml | greenhouse | ... (models.FeedFormat)
     enabled = true
     priority = "normal"    # normal | high
     cron = "0 */6 * * *"   # optional: its own schedule instead of JOBIMPORTER_CRON
+    profile = "auto"       # board conventions: auto (by host) | none | a profile's name
+    max_pages = 50         # paged APIs: pages read at most
+
+    [feeds.mapping]        # optional: a field mapping instead of a known format (jobimporter.mapping)
+    items = "//job"
+    fields = { title = "title", link = "url" }
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pydantic import ValidationError
 
 from jobimporter.errors import ConfigError
 from jobimporter.models import FeedSource
+from jobimporter.parse import profiles
 
 _JOBICY = "https://jobicy.com/?feed=job_feed"
 
@@ -67,11 +74,31 @@ def publisher_host(url: str) -> str:
 def _feed_from_table(path: Path, index: int, table: object) -> FeedSource:
     if not isinstance(table, dict):
         raise ConfigError(f"sources: {path}: feed #{index} is not a table")
+    where = f"feed #{index}" + (f" ({table['name']!r})" if isinstance(table.get("name"), str) else "")
     try:
-        return FeedSource.model_validate(table)
+        source = FeedSource.model_validate(table)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'feed'}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"sources: {path}: feed #{index}: {problems}") from exc
+        raise ConfigError(f"sources: {path}: {where}: {describe_errors(exc)}") from exc
+    if not profiles.known(source.profile):
+        known = ", ".join(["auto", "none", *sorted(profiles.PROFILES)])
+        raise ConfigError(
+            f"sources: {path}: {where}: profile: unknown profile {source.profile!r} (known: {known})"
+        )
+    return source
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """Pydantic's errors as ``field.path: problem; ...`` (a validator's own message without its
+    "Value error, " prefix: it already names the field inside the mapping)."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(
+            str(part) for part in error["loc"] if not str(part).startswith(("function-", "FieldRule"))
+        )
+        message = str(error["msg"]).removeprefix("Value error, ")
+        joint = "." if where and message.startswith(("fields", "items ")) else ": "
+        problems.append(f"{where or 'feed'}{joint}{message}")
+    return "; ".join(problems)
 
 
 def _reject_duplicate_urls(path: Path, feeds: list[FeedSource]) -> None:

@@ -13,7 +13,10 @@ from .conftest import WORKERS, ImportFeeds, serve_jobs
 
 pytestmark = [pytest.mark.external_service]
 
-FEED_KEYS = {"id", "name", "url", "format", "enabled", "priority", "cron", "etag", "last_modified", "health"}
+FEED_KEYS = {
+    "id", "name", "url", "format", "enabled", "priority", "cron", "etag", "last_modified", "health", "profile",
+    "mapping", "max_pages",
+}  # fmt: skip
 HEALTH_KEYS = {
     "last_status",
     "last_run_at",
@@ -135,3 +138,39 @@ async def test_feed_health_after_imports_and_history_after_delete(
     assert (await client.delete(f"/api/feeds/{feed['id']}")).status_code == 204
     runs = (await client.get("/api/runs", params={"feed_id": feed["id"]})).json()
     assert runs["total"] == 2
+
+
+async def test_preview_a_feed_before_saving_it(client: httpx.AsyncClient, feeds: Any) -> None:
+    from fixtures.captures import CAPTURES
+
+    feeds.route("/gh.json", body=(CAPTURES / "greenhouse-TRIMMED-2026-omoji-personal.json").read_bytes())
+    answer = await client.post(
+        "/api/feeds/preview?limit=1", json={"name": "GH", "url": feeds.url("/gh.json")}
+    )
+    assert answer.status_code == 200, answer.text
+    shown = answer.json()
+    assert (shown["format"], shown["items_read"], len(shown["records"]), shown["error"]) == (
+        "greenhouse",
+        2,
+        1,
+        None,
+    )
+    assert shown["records"][0]["title"] == "Customer Data Scientist - Experimentation"
+    assert "apply_url" in shown["empty_fields"][0] and "requisition_id" in shown["unmapped"]
+    assert (await client.get("/api/feeds")).json()["total"] == 0  # nothing saved
+
+    missing = await client.post("/api/feeds/preview", json={"name": "x", "url": feeds.url("/missing")})
+    assert missing.status_code == 200 and missing.json()["error"].startswith("fetch: HTTP 404")
+    bad = await client.post(
+        "/api/feeds/preview",
+        json={
+            "name": "x",
+            "url": feeds.url("/gh.json"),
+            "mapping": {"items": "//job", "fields": {"title": "t["}},
+        },
+    )
+    assert bad.status_code == 422 and "fields.title: path 't[': not a valid XPath" in bad.json()["detail"]
+    unknown = await client.post(
+        "/api/feeds/preview", json={"name": "x", "url": feeds.url("/gh.json"), "profile": "nope"}
+    )
+    assert unknown.status_code == 422 and "unknown profile" in unknown.json()["detail"]

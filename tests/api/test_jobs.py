@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.external_service, WORKERS]
 JOB_KEYS = {
     "key", "source", "external_id", "title", "company", "locations", "job_types", "categories", "url",
     "published_at", "salary_min", "salary_max", "salary_currency", "salary_period", "logo_url",
-    "first_seen", "last_seen", "last_changed", "feed_ids",
+    "apply_url", "workplace", "employment_types", "expires_at", "first_seen", "last_seen", "last_changed", "feed_ids",
 }  # fmt: skip
 
 

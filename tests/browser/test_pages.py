@@ -197,3 +197,45 @@ def test_history_rows_show_the_failure_reason_and_a_run_keeps_its_order(
     assert reason.startswith(shown.inner_text().rstrip("…"))
     assert rows.nth(0).locator(".reason").count() == 0  # a completed feed has none
     screenshot(page, "history-reasons")
+
+
+def test_a_feed_is_previewed_in_the_form_before_it_is_saved(
+    dashboard: Dashboard, feeds: FeedServer, page: Page
+) -> None:
+    from fixtures.captures import CAPTURES
+
+    feeds.route(
+        "/jobs.xml", body=(CAPTURES / "indeed-2026-colen63.xml").read_bytes(), content_type="application/xml"
+    )
+    page.goto(f"{dashboard.url}/#/feeds")
+    login(page)
+    page.get_by_label("Name", exact=True).fill("4 Corner Resources")
+    page.get_by_label("URL", exact=True).fill(feeds.url("/jobs.xml"))
+    page.get_by_role("button", name="Preview").click()
+
+    panel = page.locator(".feed-preview")
+    expect(panel.locator("[data-fact='Format']")).to_have_text("job-xml")
+    expect(panel.locator("[data-fact='Items read']")).to_have_text("27")
+    first = panel.locator("table.preview-record").first
+    expect(first.locator("tr[data-field='title'] td")).to_have_text("Senior Staff Accountant")
+    expect(first.locator("tr[data-field='salary_max'] td")).to_have_text("75000")
+    expect(first.locator("tr[data-field='apply_url']")).to_have_class("empty-field")
+    assert dashboard.api("GET", "/api/feeds")["total"] == 0  # previewed, not saved
+    screenshot(page, "feeds-preview")
+
+    page.get_by_label("Field mapping (JSON, optional)").fill(
+        '{"items": "//job", "fields": {"title": "title["}}'
+    )
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#notice")).to_contain_text("fields.title: path 'title[': not a valid XPath")
+    page.get_by_label("Field mapping (JSON, optional)").fill(
+        '{"items": "//job", "fields": {"title": "city", "link": "url"}}'
+    )
+    page.get_by_role("button", name="Preview").click()
+    expect(panel.locator("[data-fact='Format']")).to_have_text("mapped")
+    expect(first.locator("tr[data-field='title'] td")).to_have_text("Maitland")
+
+    page.get_by_role("button", name="Add feed").click()
+    expect(page.locator("#notice")).to_contain_text("Added 4 Corner Resources")
+    (stored,) = dashboard.api("GET", "/api/feeds")["items"]
+    assert stored["mapping"]["items"] == "//job" and stored["profile"] == "auto"

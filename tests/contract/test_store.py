@@ -24,6 +24,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from jobimporter.errors import Conflict, NotFound, StoreError
+from jobimporter.mapping import FieldMapping
 from jobimporter.models import (
     BatchKey,
     EntryStatus,
@@ -1193,3 +1194,47 @@ async def test_prune_history_deletes_finished_runs_before_the_cutoff_with_their_
     assert (await store.get_run(recent.run_id)).run_id == recent.run_id
     assert await store.count_jobs() == 3
     assert await store.prune_history(T0 + 5 * DAY) == 0
+
+
+# ---------------------------------------------------------------- sources beyond RSS (0004)
+
+
+async def test_new_record_fields_round_trip_and_filter(store: JobStore) -> None:
+    """The apply URL, workplace, employment types and expiry are stored as given (inserted and
+    overwritten) and found by the workplace and employment-type filters."""
+    expires = T0 + 30 * DAY
+    remote = job(1, apply_url="https://jobs.example/1/apply", workplace="remote",
+                 employment_types=["full-time", "contract"], expires_at=expires)  # fmt: skip
+    onsite = job(2, workplace="onsite", employment_types=["part-time"])
+    await store.upsert_batch(BatchKey("ent_n", 1), "feed_a", [remote, onsite], now=T0)
+    assert (await store.get_job(remote.key))["record"] == remote
+    changed = job(2, "v2", workplace="hybrid", employment_types=["internship"], expires_at=expires)
+    await store.upsert_batch(BatchKey("ent_n", 2), "feed_a", [changed], now=T0 + DAY)
+    assert (await store.get_job(changed.key))["record"] == changed
+
+    async def found(**fields: Any) -> set[str]:
+        query = JobQuery(**fields)
+        listed = {j["record"].key for j in await store.list_jobs(query=query)}
+        assert await store.count_jobs(query=query) == len(listed)
+        return listed
+
+    assert await found(workplace="remote") == {remote.key}
+    assert await found(workplace="hybrid") == {changed.key}
+    assert await found(employment_type="contract") == {remote.key}
+    assert await found(employment_type="internship", workplace="hybrid") == {changed.key}
+    assert await found(employment_type="part-time") == set()
+
+
+async def test_a_feeds_profile_mapping_and_page_cap_are_kept_and_edited(store: JobStore) -> None:
+    mapping = FieldMapping.model_validate(
+        {"items": "$.data[*]", "fields": {"title": "name", "locations": {"path": "place", "split": ","}}}
+    )
+    (feed,) = await store.sync_feeds(
+        [source("M", "https://m.example/api", profile="none", mapping=mapping, max_pages=3)]
+    )
+    assert (feed.profile, feed.mapping, feed.max_pages) == ("none", mapping, 3)
+    assert await store.get_feed(feed.id) == feed
+    edited = await store.update_feed(feed.id, {"mapping": None, "profile": "stackoverflow", "max_pages": 7})
+    assert (edited.profile, edited.mapping, edited.max_pages) == ("stackoverflow", None, 7)
+    (again,) = await store.sync_feeds([source("M", "https://m.example/api")])
+    assert (again.id, again.profile, again.mapping, again.max_pages) == (feed.id, "auto", None, 50)

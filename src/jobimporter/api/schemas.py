@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from jobimporter.mapping import FieldMapping
 from jobimporter.models import (
+    DEFAULT_MAX_PAGES,
     Cron,
     EntryStatus,
     Feed,
@@ -22,6 +24,7 @@ from jobimporter.models import (
     Priority,
     Trigger,
 )
+from jobimporter.parse import profiles
 from jobimporter.store.base import FeedChanges, FeedHealth, StoredJob
 
 T = TypeVar("T")
@@ -93,6 +96,15 @@ def _web_url(value: str) -> str:
 WebUrl = Annotated[str, AfterValidator(_web_url)]
 
 
+def _profile_name(value: str) -> str:
+    if not profiles.known(value):
+        raise ValueError(f"unknown profile (known: auto, none, {', '.join(sorted(profiles.PROFILES))})")
+    return value
+
+
+ProfileName = Annotated[str, AfterValidator(_profile_name)]
+
+
 class FeedHealthOut(BaseModel):
     last_status: EntryStatus | None = None
     last_run_at: datetime | None = None
@@ -119,6 +131,9 @@ class FeedCreate(BaseModel):
     enabled: bool = True
     priority: Priority = Priority.NORMAL
     cron: Cron | None = None
+    profile: ProfileName = "auto"
+    mapping: FieldMapping | None = None
+    max_pages: int = Field(default=DEFAULT_MAX_PAGES, ge=1, le=10_000)
 
 
 class FeedUpdate(BaseModel):
@@ -133,11 +148,17 @@ class FeedUpdate(BaseModel):
     enabled: bool | None = None
     priority: Priority | None = None
     cron: Cron | Literal[""] | None = None
+    profile: ProfileName | None = None
+    mapping: FieldMapping | Literal[""] | None = None
+    max_pages: int | None = Field(default=None, ge=1, le=10_000)
 
     def changes(self) -> FeedChanges:
-        changes: dict[str, Any] = self.model_dump(exclude_unset=True, exclude_none=True)
-        if changes.get("cron") == "":
-            changes["cron"] = None
+        changes: dict[str, Any] = {
+            name: getattr(self, name) for name in self.model_fields_set if getattr(self, name) is not None
+        }
+        for name in ("cron", "mapping"):  # "" clears: the scheduler's cron, no mapping
+            if changes.get(name) == "":
+                changes[name] = None
         return cast(FeedChanges, changes)  # the fields are FeedChanges' own, validated above
 
 
@@ -160,6 +181,10 @@ class JobOut(BaseModel):
     salary_currency: str | None
     salary_period: str | None
     logo_url: str | None
+    apply_url: str | None
+    workplace: str | None
+    employment_types: list[str]
+    expires_at: datetime | None
     first_seen: datetime
     last_seen: datetime
     last_changed: datetime

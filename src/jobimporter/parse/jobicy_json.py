@@ -1,7 +1,6 @@
 """jobicy API v2 JSON (``{"jobs": [...]}``) → :class:`RawItem`.
 
-This module owns the mapping of jobicy job objects. The document is small (the API returns at
-most a few hundred jobs), so it is read whole with :func:`json.loads`.
+This module owns the mapping of jobicy job objects (the document is read whole by :mod:`.jsondoc`).
 
 - ``jobTitle``, ``companyName``, ``companyLogo``, ``url``, ``pubDate``, ``jobDescription`` (→
   content), ``jobExcerpt`` (→ summary), ``jobIndustry`` (→ categories), ``jobType`` (→ job types),
@@ -18,13 +17,11 @@ Values stay as the API sent them (titles carry ``&amp;``); normalize decodes HTM
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import urlsplit
 
-from jobimporter.errors import FeedParseError
-from jobimporter.models import RawItem
+from jobimporter.models import FeedFormat, RawItem
+from jobimporter.parse.jsonapi import JsonApi, Page, first_keys, first_list, obj, scalar, strings
 
 _SIMPLE = {
     "url": "link",
@@ -42,45 +39,37 @@ _SALARY = ("salaryMin", "salaryMax", "salaryPeriod", "annualSalaryMin", "annualS
 _HANDLED = {*_SIMPLE, *_EXTRA, *_LISTS, *_SALARY, "id", "jobGeo"}
 
 
-def parse(stream: BinaryIO) -> Iterator[RawItem]:
-    """Yield one item per element of ``jobs``.
-
-    :raises FeedParseError: the body is not JSON, or has no ``jobs`` array.
-    """
-    jobs = _load_jobs(stream.read())
-    for position, job in enumerate(jobs, start=1):
-        yield build_item(job, position) if isinstance(job, dict) else RawItem(position=position)
+def _items(document: Any) -> list[Any] | None:
+    return first_list(document, "jobs")
 
 
-def _load_jobs(body: bytes) -> list[Any]:
-    try:
-        document = json.loads(body.decode("utf-8-sig"))
-    except json.JSONDecodeError as exc:
-        raise FeedParseError(
-            f"parse: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from exc
-    except (UnicodeDecodeError, RecursionError) as exc:
-        raise FeedParseError(f"parse: unreadable JSON: {exc}") from exc
-    jobs = document.get("jobs") if isinstance(document, dict) else None
-    if not isinstance(jobs, list):
-        raise FeedParseError('parse: the JSON document has no "jobs" array')
-    return jobs
+def _matches(document: Any) -> bool:
+    keys = first_keys(_items(document))
+    if keys:
+        return "jobTitle" in keys and ("jobGeo" in keys or "companyName" in keys)
+    return isinstance(_items(document), list) and (
+        "jobCount" in obj(document) or "friendlyNotice" in obj(document)
+    )
+
+
+def build(job: dict[str, Any], position: int, page: Page) -> RawItem:
+    return build_item(job, position)
 
 
 def build_item(job: dict[str, Any], position: int) -> RawItem:
-    values: dict[str, Any] = {name: _scalar(job.get(key)) for key, name in _SIMPLE.items()}
-    values |= {name: _strings(job.get(key)) for key, name in _LISTS.items()}
+    values: dict[str, Any] = {name: scalar(job.get(key)) for key, name in _SIMPLE.items()}
+    values |= {name: strings(job.get(key)) for key, name in _LISTS.items()}
     values |= _salary(job)
     values["guid"] = site_guid(job.get("url"), job.get("id"))
     values["locations"] = tuple(
-        part.strip() for part in (_scalar(job.get("jobGeo")) or "").split(",") if part.strip()
+        part.strip() for part in (scalar(job.get("jobGeo")) or "").split(",") if part.strip()
     )
     return RawItem(position=position, extra=_extra(job), **values)
 
 
 def site_guid(url: object, job_id: object) -> str | None:
     """The WordPress guid of the job's post, or the bare id when the url is unusable."""
-    ident = _scalar(job_id)
+    ident = scalar(job_id)
     if ident is None:
         return None
     try:
@@ -94,30 +83,17 @@ def site_guid(url: object, job_id: object) -> str | None:
 
 def _salary(job: dict[str, Any]) -> dict[str, str | None]:
     if job.get("salaryMin") is not None or job.get("salaryMax") is not None:
-        low, high, period = job.get("salaryMin"), job.get("salaryMax"), _scalar(job.get("salaryPeriod"))
+        low, high, period = job.get("salaryMin"), job.get("salaryMax"), scalar(job.get("salaryPeriod"))
     else:
         low, high = job.get("annualSalaryMin"), job.get("annualSalaryMax")
         period = "year" if low is not None or high is not None else None
-    return {"salary_min": _scalar(low), "salary_max": _scalar(high), "salary_period": period}
+    return {"salary_min": scalar(low), "salary_max": scalar(high), "salary_period": period}
 
 
 def _extra(job: dict[str, Any]) -> dict[str, str]:
-    extra = {name: _scalar(job.get(key)) for key, name in _EXTRA.items()}
-    extra |= {key: _scalar(value) for key, value in job.items() if key not in _HANDLED}
+    extra = {name: scalar(job.get(key)) for key, name in _EXTRA.items()}
+    extra |= {key: scalar(value) for key, value in job.items() if key not in _HANDLED}
     return {key: value for key, value in extra.items() if value is not None}
 
 
-def _scalar(value: object) -> str | None:
-    """A JSON scalar as text; ``None`` for null, blanks, booleans and containers."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, str) and value.strip():
-        return value
-    return None
-
-
-def _strings(value: object) -> tuple[str, ...]:
-    items = value if isinstance(value, list) else [value]
-    return tuple(text for text in map(_scalar, items) if text is not None)
+API = JsonApi(FeedFormat.JOBICY_JSON, ("jobicy.com",), _matches, _items, build)

@@ -2,7 +2,8 @@
 
 This module owns the mapping of RSS item elements: ``title``, ``link``, ``guid``, ``description``
 (→ ``summary``), ``pubDate``, ``author``, ``category``, ``enclosure``; RSS 1.0 items also give their
-``rdf:about`` as the guid of last resort. The elements shared with Atom (``content:encoded``,
+``rdf:about`` as the guid of last resort; an Atom ``author``/``updated`` inside an item (Stack Overflow
+Jobs' ``a10:`` elements) gives its author and update time. The elements shared with Atom (``content:encoded``,
 ``dc:*``, ``media:*``, WP Job Manager's ``job_listing:*``) and the ``extra`` catch-all live in
 :mod:`jobimporter.parse.xml`.
 """
@@ -14,6 +15,7 @@ from typing import BinaryIO
 
 from jobimporter.models import RawItem
 from jobimporter.parse.xml import (
+    NS_ATOM,
     NS_RDF,
     NS_RSS090,
     NS_RSS1,
@@ -51,13 +53,19 @@ def build_item(element: Element, position: int) -> RawItem:
 
 
 def _apply(child: Element, fields: ItemFields) -> None:
-    if namespace(child) in _CORE_NAMESPACES:
-        handler = _CORE.get(local_name(child))
-        if handler is not None:
-            handler(child, fields)
-            return
-    if not apply_shared(child, fields):
+    ns = namespace(child)
+    handler = _CORE.get(local_name(child)) if ns in _CORE_NAMESPACES else None
+    if handler is None and ns == NS_ATOM:
+        handler = _ATOM_IN_RSS.get(local_name(child))
+    if handler is not None:
+        handler(child, fields)
+    elif not apply_shared(child, fields):
         apply_extra(child, fields)
+
+
+def _atom_author(element: Element, fields: ItemFields) -> None:
+    name = next(element.iterchildren(f"{{{NS_ATOM}}}name"), None)
+    fields.set("author", text_of(name) if name is not None else text_of(element))
 
 
 def _guid(element: Element, fields: ItemFields) -> None:
@@ -84,6 +92,12 @@ def _fallbacks(element: Element, fields: ItemFields) -> None:
         fields.set("link", guid)
     fields.set("guid", attr(element, f"{{{NS_RDF}}}about"))
 
+
+# Atom elements some RSS feeds carry in their items (Stack Overflow Jobs: a10:author, a10:updated).
+_ATOM_IN_RSS: dict[str, Callable[[Element, ItemFields], None]] = {
+    "author": _atom_author,
+    "updated": lambda el, f: f.set("updated", text_of(el)),
+}
 
 _CORE: dict[str, Callable[[Element, ItemFields], None]] = {
     "title": lambda el, f: f.set("title", text_of(el)),

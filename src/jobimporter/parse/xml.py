@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import copy
 import html
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -37,6 +36,7 @@ from lxml import etree  # type: ignore[import-untyped]
 
 from jobimporter.errors import FeedParseError
 from jobimporter.models import RawItem
+from jobimporter.parse.salary import salary_from_text
 
 # lxml ships no type information; elements are ``Any`` at this boundary and converted to ``str``
 # by the helpers below before anything leaves this package.
@@ -310,61 +310,3 @@ _SHARED: dict[tuple[str | None, str], Callable[[Element, ItemFields], None]] = {
     (NS_MEDIA, "thumbnail"): _media_logo,
     (NS_MEDIA, "group"): _media_group,
 }
-
-
-# ---------------------------------------------------------------- salary text
-
-_CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
-_AMOUNT = re.compile(r"(\d[\d,.]*\d|\d)\s*([kK])?\b")
-_CODE = re.compile(r"\b([A-Z]{3})\b")
-_PERIODS = (
-    ("year", ("year", "annum", "annual", "yr")),
-    ("month", ("month",)),
-    ("week", ("week",)),
-    ("day", ("day", "daily")),
-    ("hour", ("hour", "hr")),
-)
-
-
-def salary_from_text(text: str) -> dict[str, str]:
-    """Best-effort ``salary_min``/``salary_max``/``salary_currency``/``salary_period`` from free text.
-
-    ``"$50,000 - $70,000 / year"`` gives min 50000, max 70000, USD, year. Amounts stay strings
-    (normalize converts them); anything not recognised is simply left out.
-    """
-    found: dict[str, str] = {}
-    amounts = [amount for match in _AMOUNT.finditer(text) if (amount := _amount(match)) is not None]
-    if amounts:
-        found["salary_min"] = amounts[0]
-    if len(amounts) > 1:
-        found["salary_max"] = amounts[1]
-    currency = _currency(text)
-    if currency:
-        found["salary_currency"] = currency
-    lowered = text.lower()
-    for period, words in _PERIODS:
-        if any(word in lowered for word in words):
-            found["salary_period"] = period
-            break
-    return found
-
-
-def _amount(match: re.Match[str]) -> str | None:
-    digits = match.group(1).replace(",", "")
-    try:
-        value = float(digits)
-    except ValueError:
-        return None
-    if match.group(2):
-        value *= 1000
-    if value >= 1e12:
-        return None  # a phone number or an id, not a salary
-    return str(int(value)) if value.is_integer() else str(value)
-
-
-def _currency(text: str) -> str | None:
-    for symbol, code in _CURRENCY_SYMBOLS.items():
-        if symbol in text:
-            return code
-    match = _CODE.search(text)
-    return match.group(1) if match else None

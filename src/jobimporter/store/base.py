@@ -19,6 +19,7 @@ from typing import Any, Literal, Self
 # typing_extensions's TypedDict: pydantic (the API) can serve these as they are on Python 3.11.
 from typing_extensions import TypedDict
 
+from jobimporter.mapping import FieldMapping
 from jobimporter.models import (
     BatchKey,
     EntryStatus,
@@ -60,6 +61,9 @@ class FeedChanges(TypedDict, total=False):
     enabled: bool
     priority: Priority
     cron: str | None  # None: back to the scheduler's cron
+    profile: str
+    mapping: FieldMapping | None  # None: no mapping (the format decides)
+    max_pages: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +102,9 @@ class JobQuery:
     - ``q``: case-insensitive substring of the title, the company or ``description_text`` (a literal
       substring: ``%`` and ``_`` match themselves);
     - ``feed_id``: seen in that feed;
-    - ``job_type``, ``category``, ``location``: an element of that list equal to the value (exact,
-      case-sensitive: the values the dashboard offers come from the stored lists);
+    - ``job_type``, ``category``, ``location``, ``employment_type``: an element of that list equal to
+      the value (exact, case-sensitive: the values the dashboard offers come from the stored lists);
+    - ``workplace``: remote, hybrid or onsite;
     - ``since <= posted < until`` where posted is ``published_at``, else ``first_seen``;
     - order: ``sort`` (descending when ``descending``), then ``key``; missing values sort last.
     """
@@ -109,6 +114,8 @@ class JobQuery:
     job_type: str | None = None
     category: str | None = None
     location: str | None = None
+    employment_type: str | None = None
+    workplace: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     sort: JobSort = "last_changed"

@@ -73,6 +73,9 @@ feeds = sa.Table(
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("priority", sa.String(16), nullable=False),
     sa.Column("cron", sa.String(255)),  # NULL: the scheduler's cron
+    sa.Column("profile", sa.String(64), nullable=False, server_default="auto"),  # 0004
+    sa.Column("mapping", sa.JSON),  # 0004: the feed's field mapping, NULL: none
+    sa.Column("max_pages", sa.Integer, nullable=False, server_default="50"),  # 0004
     sa.Column("etag", sa.Text),
     sa.Column("last_modified", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
@@ -148,6 +151,10 @@ jobs = sa.Table(
     sa.Column("salary_currency", sa.String(16)),
     sa.Column("salary_period", sa.String(32)),
     sa.Column("logo_url", sa.Text),
+    sa.Column("apply_url", sa.Text),  # 0004
+    sa.Column("workplace", sa.String(16)),  # 0004: remote, hybrid, onsite
+    sa.Column("employment_types", sa.JSON, nullable=False, server_default="[]"),  # 0004
+    sa.Column("expires_at", UTCDateTime),  # 0004
     sa.Column("extra", sa.JSON, nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("raw_hash", sa.String(64)),
@@ -189,6 +196,10 @@ JOB_CONTENT_COLUMNS: tuple[str, ...] = (
     "salary_currency",
     "salary_period",
     "logo_url",
+    "apply_url",
+    "workplace",
+    "employment_types",
+    "expires_at",
     "extra",
     "content_hash",
     "raw_hash",

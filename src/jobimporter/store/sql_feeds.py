@@ -13,6 +13,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jobimporter.errors import Conflict, NotFound
+from jobimporter.mapping import FieldMapping
 from jobimporter.models import Feed, FeedSource, new_id
 from jobimporter.store.base import FeedChanges
 from jobimporter.store.schema import feeds
@@ -24,6 +25,9 @@ _SYNCED = (
     "enabled",
     "priority",
     "cron",
+    "profile",
+    "mapping",
+    "max_pages",
 )  # what the sources file decides; id and validators stay
 
 
@@ -40,6 +44,9 @@ def _source_row(source: FeedSource, now: datetime) -> dict[str, Any]:
         "enabled": source.enabled,
         "priority": source.priority.value,
         "cron": source.cron,
+        "profile": source.profile,
+        "mapping": source.mapping.model_dump(mode="json", exclude_defaults=True) if source.mapping else None,
+        "max_pages": source.max_pages,
         "created_at": now,
     }
 
@@ -109,6 +116,8 @@ async def add_feed(conn: AsyncConnection, caps: Capabilities, source: FeedSource
 async def update_feed(conn: AsyncConnection, feed_id: str, changes: FeedChanges) -> Feed:
     current = await get_feed(conn, feed_id)
     values: dict[str, Any] = {k: getattr(v, "value", v) for k, v in changes.items()}
+    if isinstance(values.get("mapping"), FieldMapping):
+        values["mapping"] = values["mapping"].model_dump(mode="json", exclude_defaults=True)
     if "url" in values and values["url"] != current.url:
         await _refuse_taken_url(conn, values["url"], feed_id)
         values.update(etag=None, last_modified=None)  # they belonged to the old URL

@@ -135,9 +135,12 @@ def job_filters(caps: Capabilities, query: JobQuery) -> list[sa.ColumnElement[bo
         (jobs.c.job_types, query.job_type),
         (jobs.c.categories, query.category),
         (jobs.c.locations, query.location),
+        (jobs.c.employment_types, query.employment_type),
     ):
         if value is not None:
             conditions.append(_has_element(caps, column, value))
+    if query.workplace is not None:
+        conditions.append(jobs.c.workplace == query.workplace)
     posted = sa.func.coalesce(jobs.c.published_at, jobs.c.first_seen)
     return conditions + _started_between(posted, query.since, query.until)
 

@@ -1,12 +1,16 @@
-"""``/api/feeds``: feeds with their health; add, edit (enable, priority, URL…), remove."""
+"""``/api/feeds``: feeds with their health; add, edit (enable, priority, URL…), remove; preview one
+before it is saved."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
 
-from jobimporter.api.deps import AdminDep, PagingDep, StoreDep
+from fastapi import APIRouter, Query, Response, status
+
+from jobimporter.api.deps import AdminDep, CtxDep, PagingDep, StoreDep
 from jobimporter.api.schemas import FeedCreate, FeedOut, FeedUpdate, ListPage
 from jobimporter.models import Feed, FeedSource
+from jobimporter.preview import Preview, preview_feed
 from jobimporter.store.base import JobStore
 
 router = APIRouter(prefix="/api/feeds", tags=["feeds"])
@@ -36,6 +40,15 @@ async def add_feed(body: FeedCreate, store: StoreDep, _: AdminDep) -> FeedOut:
     """Add a feed; 409 if a feed has that URL."""
     feed = await store.add_feed(FeedSource(**body.model_dump()))
     return await _with_health(store, feed)
+
+
+@router.post("/preview", response_model=Preview)
+async def preview(
+    body: FeedCreate, ctx: CtxDep, _: AdminDep, limit: Annotated[int, Query(ge=1, le=50)] = 5
+) -> Preview:
+    """Fetch the feed ``body`` describes and show what importing it would store; nothing is saved.
+    A feed that cannot be read is still a 200, with the reason in ``error``."""
+    return await preview_feed(FeedSource(**body.model_dump()), ctx.http, ctx.limits, limit=limit)
 
 
 @router.get("/{feed_id}", response_model=FeedOut)

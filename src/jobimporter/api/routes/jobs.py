@@ -1,4 +1,5 @@
-"""``/api/jobs``: job search (text, feed, type, category, location, posted date) and one job."""
+"""``/api/jobs``: job search (text, feed, type, category, location, employment type, workplace, posted
+date) and one job."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter
 
 from jobimporter.api.deps import PagingDep, StoreDep
 from jobimporter.api.schemas import JobDetail, JobOut, ListPage
+from jobimporter.models import EmploymentType, Workplace
 from jobimporter.store.base import JobQuery, JobSort
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -29,18 +31,23 @@ async def search_jobs(
     job_type: str | None = None,
     category: str | None = None,
     location: str | None = None,
+    employment_type: EmploymentType | None = None,
+    workplace: Workplace | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     sort: JobSortParam = "-last_changed",
 ) -> ListPage[JobOut]:
     """``q``: case-insensitive text in title, company or description; ``job_type``/``category``/
-    ``location``: exact element of the job's list; ``since <= posted < until`` (published, else first seen)."""
+    ``location``/``employment_type``: exact element of the job's list; ``workplace``: remote, hybrid or
+    onsite; ``since <= posted < until`` (published, else first seen)."""
     query = JobQuery(
         q=q.strip() or None if q else None,
         feed_id=feed_id,
         job_type=job_type,
         category=category,
         location=location,
+        employment_type=employment_type,
+        workplace=workplace,
         since=since,
         until=until,
         sort=cast(JobSort, sort.lstrip("-")),

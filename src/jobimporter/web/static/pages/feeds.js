@@ -1,4 +1,5 @@
-// #/feeds: feeds with their health; add, edit, pause/resume, prioritise, delete, run one now.
+// #/feeds: feeds with their health; add (after a preview if wished), edit, pause/resume, prioritise,
+// delete, run one now.
 
 import { api } from "../api.js";
 import { badge, debounce, duration, extLink, field, h, percent, select, tableWrap, time } from "../dom.js";
@@ -6,7 +7,12 @@ import { onLive } from "../live.js";
 import { attempt, notify } from "../notice.js";
 import { allFeeds, changeDetector, loader } from "./common.js";
 
-const FORMATS = ["auto", "rss", "atom", "jobicy-json"];
+const FORMATS = [
+  "auto", "rss", "atom", "job-xml", "personio-xml", "jsonld", "greenhouse", "lever", "ashby", "workable",
+  "smartrecruiters", "recruitee", "remotive", "remoteok", "arbeitnow", "himalayas", "workingnomads", "usajobs",
+  "adzuna", "jobicy-json",
+];
+const PROFILES = ["auto", "none", "weworkremotely", "wordpress-jobs", "stackoverflow", "pythonorg"];
 
 export function render(main) {
   const errors = h("div");
@@ -55,26 +61,61 @@ function feedForm(onSaved) {
   const priority = select("priority", [["normal", "normal"], ["high", "high"]], "normal");
   const cron = h("input", { name: "cron", autocomplete: "off", spellcheck: false, placeholder: "the scheduler's", title: "Cron, UTC: 5 fields, or 6 with seconds first. Empty: the scheduler's cron." });
   const enabled = h("input", { name: "enabled", type: "checkbox", checked: true });
+  const profile = select("profile", PROFILES.map((p) => [p, p]), "auto");
+  const maxPages = h("input", { name: "max_pages", type: "number", min: 1, max: 10000, value: 50 });
+  const mapping = h("textarea", { name: "mapping", rows: 3, spellcheck: false, placeholder: '{"items": "//job", "fields": {"title": "title", "link": "url"}}' });
   const legend = h("legend", {}, "Add a feed");
   const submit = h("button", { type: "submit", class: "primary" }, "Add feed");
+  const previewButton = h("button", { type: "button" }, "Preview");
   const cancel = h("button", { type: "button", hidden: true }, "Cancel");
+  const shown = h("div", { class: "feed-preview", hidden: true, "aria-live": "polite" });
   const el = h("form", { class: "feed-form" }, h("fieldset", {}, legend,
     field("Name", name), field("URL", url), field("Format", format), field("Priority", priority),
-    field("Schedule (cron, UTC)", cron), h("div", { class: "field check" }, h("label", {}, enabled, " Enabled")), submit, cancel));
+    field("Schedule (cron, UTC)", cron), field("Board profile", profile), field("Page cap", maxPages),
+    h("div", { class: "field check" }, h("label", {}, enabled, " Enabled")),
+    field("Field mapping (JSON, optional)", mapping), previewButton, submit, cancel), shown);
 
   const reset = () => {
     editing = null;
     el.reset();
+    shown.hidden = true;
+    shown.replaceChildren();
     legend.textContent = "Add a feed";
     submit.textContent = "Add feed";
     cancel.hidden = true;
   };
+  // The form's fields as the API takes them; null when the mapping is not JSON (said in a notice).
+  const formBody = () => {
+    const body = { name: name.value.trim(), url: url.value.trim(), format: format.value, priority: priority.value,
+      enabled: enabled.checked, profile: profile.value, max_pages: Number(maxPages.value) || 50 };
+    // Empty: the scheduler's cron (a PATCH says so with "", a POST by leaving it out).
+    body.cron = cron.value.trim() || (editing ? "" : null);
+    const text = mapping.value.trim();
+    if (!text) body.mapping = editing ? "" : null;
+    else {
+      try {
+        body.mapping = JSON.parse(text);
+      } catch (error) {
+        notify(`The field mapping is not JSON: ${error.message}`, "error");
+        return null;
+      }
+    }
+    return body;
+  };
+  previewButton.addEventListener("click", async () => {
+    const body = formBody();
+    if (!body || !el.reportValidity()) return;
+    const previewed = { ...body, cron: null, mapping: body.mapping === "" ? null : body.mapping };
+    const answer = await attempt(() => api("/api/feeds/preview?limit=3", { method: "POST", body: previewed }));
+    if (!answer) return;
+    shown.replaceChildren(...previewView(answer));
+    shown.hidden = false;
+  });
   cancel.addEventListener("click", reset);
   el.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const body = { name: name.value.trim(), url: url.value.trim(), format: format.value, priority: priority.value, enabled: enabled.checked };
-    // Empty: the scheduler's cron (a PATCH says so with "", a POST by leaving it out).
-    body.cron = cron.value.trim() || (editing ? "" : null);
+    const body = formBody();
+    if (!body) return;
     const path = editing ? `/api/feeds/${encodeURIComponent(editing.id)}` : "/api/feeds";
     const saved = await attempt(() => api(path, { method: editing ? "PATCH" : "POST", body }));
     if (!saved) return;
@@ -90,12 +131,42 @@ function feedForm(onSaved) {
     priority.value = feed.priority;
     cron.value = feed.cron || "";
     enabled.checked = feed.enabled;
+    profile.value = feed.profile || "auto";
+    maxPages.value = feed.max_pages || 50;
+    mapping.value = feed.mapping ? JSON.stringify(feed.mapping) : "";
     legend.textContent = `Edit ${feed.name}`;
     submit.textContent = "Save changes";
     cancel.hidden = false;
     name.focus();
   };
   return { el, edit };
+}
+
+// What importing the feed would store: format, profile, counts, the first records field by field
+// (empty ones marked), the source fields no field took, and the items that would fail.
+function previewView(p) {
+  const parts = [h("h2", {}, `Preview: ${p.name}`)];
+  const facts = [["Format", p.format || "—"], ["Profile", p.profile || "none"],
+    ["Items read", `${p.items_read}${p.more_pages ? " (first page; more follow)" : ""}`], ["Would fail", p.failures.length]];
+  parts.push(h("dl", { class: "facts preview-facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", { dataset: { fact: k } }, String(v))])));
+  if (p.error) parts.push(h("p", { class: "error-text preview-error" }, p.error));
+  p.records.forEach((record, index) => {
+    const empty = new Set(p.empty_fields[index] || []);
+    const rows = Object.entries(record).map(([key, value]) => h("tr", { class: empty.has(key) ? "empty-field" : null, dataset: { field: key } },
+      h("th", { scope: "row" }, key), h("td", {}, empty.has(key) ? h("span", { class: "muted" }, "— empty") : shownValue(value))));
+    parts.push(tableWrap(h("table", { class: "preview-record" }, h("caption", {}, `Record ${index + 1} as it would be stored`), h("tbody", {}, rows)), `Record ${index + 1}`));
+  });
+  if (p.unmapped.length) parts.push(h("p", { class: "small preview-unmapped" }, "Source fields no field took (kept in extra): ", p.unmapped.join(", ")));
+  if (p.failures.length) {
+    parts.push(h("h3", {}, "Items that would fail"), h("ul", { class: "preview-failures" }, p.failures.map((f) => h("li", {}, h("code", {}, f.item), ": ", f.reason))));
+  }
+  return parts;
+}
+
+function shownValue(value) {
+  if (Array.isArray(value)) return value.join("; ");
+  if (value && typeof value === "object") return Object.entries(value).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(", ") : v}`).join(" · ");
+  return String(value);
 }
 
 function feedTable(feeds, actions) {
