@@ -149,7 +149,7 @@ async def _fetch_and_fan_out(
             # the first attempt did, even on a worker configured with another batch size.
             data.batch_size = ctx.batch_size
             await job.updateData(asdict(data))
-        await _fan_out(ctx, job, data, result)
+        await _fan_out(ctx, job, data, result, feed)
     await job.updateData(asdict(data))
     if await job.moveToWaitingChildren(token, {}):
         raise WaitingChildrenError()
@@ -213,7 +213,7 @@ async def _mark_processing(ctx: ImportContext, data: FeedJobData, result: FetchR
     await publish_entry(ctx, entry)
 
 
-async def _fan_out(ctx: ImportContext, job: Any, data: FeedJobData, result: FetchResult) -> None:
+async def _fan_out(ctx: ImportContext, job: Any, data: FeedJobData, result: FetchResult, feed: Feed) -> None:
     """Parse the body slice by slice off the event loop (lxml is CPU-bound), queueing batches as they
     fill. One dedicated thread per feed parses: a libxml2 parser must not move between threads. The
     changed items are normalized elsewhere (``_Normalizer``) while the next slice is parsed."""
@@ -221,7 +221,7 @@ async def _fan_out(ctx: ImportContext, job: Any, data: FeedJobData, result: Fetc
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as parser_thread,
         _Normalizer() as normalizer,
     ):
-        await _fan_out_in(parser_thread, normalizer, ctx, job, data, result)
+        await _fan_out_in(parser_thread, normalizer, ctx, job, data, result, feed)
 
 
 async def _fan_out_in(
@@ -231,9 +231,10 @@ async def _fan_out_in(
     job: Any,
     data: FeedJobData,
     result: FetchResult,
+    feed: Feed,
 ) -> None:
     assert result.body is not None
-    items = _parse(ctx, data, result, await ctx.store.get_feed(data.feed_id))
+    items = _parse(ctx, data, result, feed)
     source, base_url = publisher_host(data.url), result.effective_url
     seen: set[str] = set()
     parent = {"id": job.id, "queue": job.queueQualifiedName}
