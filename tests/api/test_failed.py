@@ -154,7 +154,7 @@ async def test_a_failed_batch_is_retried_and_its_entry_recounted(
     assert letter["id"] == f"jobimporter-batches:batch-{entry['id']}-2"
     assert letter["summary"]["batch_no"] == 2 and letter["summary"]["items"] == 7
     assert letter["summary"]["url"] == entry["url"]  # named from its entry
-    assert REFUSAL in letter["reason"]
+    assert REFUSAL in letter["reason"] and letter["attempts"] == 1  # permanent: not retried
 
     await run_sql(settings.database_url, *TAKE_BATCH_TWO[backend])  # the database takes it now
     assert (await client.post(f"/api/failed/{letter['id']}/retry")).json() == {"retried": 1}
