@@ -14,6 +14,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -407,21 +408,28 @@ async def test_http_error_after_redirect_names_both_urls(
 
 
 async def test_slow_server_hits_the_total_timeout(feeds: FeedServer, client: httpx.AsyncClient) -> None:
-    feeds.route("/slow", body=RSS, delay_s=2.0)
-    started = time.monotonic()
-    with pytest.raises(FetchTimeout, match=r"took longer than the 0\.5 s allowed") as caught:
-        await fetch_feed(client, feeds.url("/slow"), limits=limits(total_timeout_s=0.5))
-    assert time.monotonic() - started < 1.5
+    # The server sends its status line only once the test lets it, after fetch_feed has returned:
+    # the client gave up on its own. Only the total timeout (0.5 s) can end it first; the read
+    # timeout (2 s) would give another reason.
+    answer = threading.Event()
+    feeds.route("/slow", body=lambda: RSS if answer.wait(60) else b"")
+    try:
+        with pytest.raises(FetchTimeout, match=r"took longer than the 0\.5 s allowed") as caught:
+            await fetch_feed(client, feeds.url("/slow"), limits=limits(total_timeout_s=0.5))
+    finally:
+        answer.set()
     assert caught.value.transient and caught.value.kind == "timeout"
 
 
 async def test_trickling_body_hits_the_total_timeout(feeds: FeedServer, client: httpx.AsyncClient) -> None:
-    # Each chunk arrives well within the read timeout, but the download never ends.
-    feeds.route("/drip", stream_chunks=lambda: itertools.repeat(b"<item/>"), chunk_delay_s=0.05)
-    started = time.monotonic()
-    with pytest.raises(FetchTimeout, match="took longer than"):
+    # Each chunk arrives well within the read timeout, but the download never ends. Without the total
+    # timeout the size cap would end it instead, with another reason: the 8 MiB take the server's
+    # pauses alone ~25 s, so the 0.6 s limit comes first however loaded the machine is.
+    chunk = b"<item/>" * 2400
+    assert LIMITS.max_bytes / len(chunk) * 0.05 > 20
+    feeds.route("/drip", stream_chunks=lambda: itertools.repeat(chunk), chunk_delay_s=0.05)
+    with pytest.raises(FetchTimeout, match=r"took longer than the 0\.6 s allowed"):
         await fetch_feed(client, feeds.url("/drip"), limits=limits(total_timeout_s=0.6))
-    assert time.monotonic() - started < 1.5
 
 
 async def test_silent_server_hits_the_read_timeout(feeds: FeedServer) -> None:

@@ -4,6 +4,7 @@ lapsed under its holder does not undo the holder's work."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -36,17 +37,37 @@ async def test_a_held_lock_makes_the_next_holder_wait_then_give_up(redis_url: st
     assert order == ["first", "second"]
 
 
-async def test_a_lapsed_lock_lets_its_body_finish(redis_url: str) -> None:
-    locks = Locks(redis_url, prefix="t")
+async def test_a_lapsed_lock_lets_its_body_finish_and_leaves_the_next_holder_alone(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lock lapses under its holder and another process takes it: the holder's body still
+    finishes (its failed release is logged, not raised) and the release does not free the lock the
+    other process now holds."""
+    first, second = Locks(redis_url, prefix="t"), Locks(redis_url, prefix="t")
+    taken, let_go = asyncio.Event(), asyncio.Event()
+
+    async def next_holder() -> None:
+        async with second.held("y", ttl_s=30, wait_s=10):  # waits on Redis until the lock lapses
+            taken.set()
+            await let_go.wait()
+
     try:
-        async with locks.held("y", ttl_s=0.1, wait_s=1):
-            await asyncio.sleep(0.3)  # lapsed: release fails, logged, not raised
-            done = True
-        async with locks.held("y", ttl_s=1, wait_s=0.1):  # free again
+        with caplog.at_level(logging.WARNING, logger="jobimporter.locks"):
+            async with first.held("y", ttl_s=0.2, wait_s=1):
+                holder = asyncio.create_task(next_holder())
+                await asyncio.wait_for(taken.wait(), 10)  # lapsed: the other process holds it now
+            assert "lock 'y' not released cleanly" in caplog.text
+        with pytest.raises(QueueError, match="held by another process"):
+            async with first.held("y", ttl_s=1, wait_s=0.1):  # still the other process's
+                pass
+        let_go.set()
+        await asyncio.wait_for(holder, 10)
+        async with first.held("y", ttl_s=1, wait_s=1):  # free again
             pass
     finally:
-        await locks.aclose()
-    assert done
+        let_go.set()
+        await first.aclose()
+        await second.aclose()
 
 
 async def test_an_unreachable_redis_is_a_queue_error() -> None:

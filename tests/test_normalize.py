@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import wpjm
+from fixtures import hostile_html, wpjm
 from jobimporter.errors import ItemError
 from jobimporter.models import JobRecord, RawItem
 from jobimporter.normalize import canonical_job_type, normalize, parse_amount, parse_date, record_key
@@ -182,6 +182,16 @@ def test_description_is_sanitized() -> None:
     assert "onerror" not in record.description_html and "onclick" not in record.description_html
     assert '<a href="https://jobicy.com/apply"' in record.description_html
     assert record.description_text == "Hi & bye Apply"
+
+
+@pytest.mark.parametrize("case", hostile_html.CASES, ids=[case.name for case in hostile_html.CASES])
+def test_hostile_markup_is_made_inert_in_the_description_and_the_summary(case: hostile_html.Hostile) -> None:
+    assert hostile_html.active_content(case.html)  # the check sees the attack in the raw markup
+    record = norm(item(content_html=f"<p>Role</p>{case.html}", summary=f"<p>Excerpt</p>{case.html}"))
+    assert hostile_html.active_content(record.description_html) == [], record.description_html
+    assert hostile_html.active_content(record.extra["summary_html"]) == [], record.extra["summary_html"]
+    assert case.kept in record.description_text and record.description_text.startswith("Role")
+    assert "alert(" not in record.description_text  # a script's source never becomes text
 
 
 def test_description_text_separates_blocks() -> None:

@@ -10,13 +10,38 @@ from typing import Any
 import httpx
 import pytest
 
-from jobimporter.errors import StoreError
-from jobimporter.models import BatchKey
+from fixtures.sql import is_sqlite, run_sql
+from jobimporter.config import Settings
 from jobimporter.runtime import Runtime
 
 from .conftest import WORKERS, ImportFeeds, serve_jobs, wait_for_run
 
 pytestmark = [pytest.mark.external_service, WORKERS]
+
+# Batch 2 refused by a trigger, as a column too small for a value would refuse it: a permanent error.
+REFUSAL = "value too long for the column (a test trigger)"
+REFUSE_BATCH_TWO = {
+    "sqlite": (
+        (
+            "CREATE TRIGGER refuse_batch_two BEFORE INSERT ON batches WHEN NEW.batch_no = 2 "
+            f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}'); END"
+        ),
+    ),
+    "postgresql": (
+        (
+            "CREATE FUNCTION refuse_batch_two() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN RAISE EXCEPTION '{REFUSAL}'; END $$"
+        ),
+        (
+            "CREATE TRIGGER refuse_batch_two BEFORE INSERT ON batches FOR EACH ROW "
+            "WHEN (NEW.batch_no = 2) EXECUTE FUNCTION refuse_batch_two()"
+        ),
+    ),
+}
+TAKE_BATCH_TWO = {
+    "sqlite": ("DROP TRIGGER refuse_batch_two",),
+    "postgresql": ("DROP TRIGGER refuse_batch_two ON batches",),
+}
 
 LETTER_KEYS = {"id", "queue", "name", "job_id", "reason", "attempts", "failed_at", "summary"}
 
@@ -111,22 +136,16 @@ async def test_a_failed_batch_is_retried_and_its_entry_recounted(
     client: httpx.AsyncClient,
     feeds: Any,
     runtime: Runtime,
+    settings: Settings,
     import_feeds: ImportFeeds,
     real_jobs: list[dict[str, Any]],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Batch 2 of 3 is refused by the database (a permanent error): the entry counts its 7 items as
-    failed. Once the database takes it, retrying the batch writes it and recounts the entry."""
+    """Batch 2 of 3 is refused by the database (a trigger raising a permanent error): the entry
+    counts its 7 items as failed. Once the trigger is gone, retrying the batch writes it and
+    recounts the entry."""
     store = runtime.ctx.store
-    upsert = store.upsert_batch
-    refusing = True
-
-    async def refuse_batch_two(key: BatchKey, *args: Any, **kwargs: Any) -> Any:
-        if refusing and key.batch_no == 2:
-            raise StoreError("store: upsert batch failed: value too long (injected)")
-        return await upsert(key, *args, **kwargs)
-
-    monkeypatch.setattr(store, "upsert_batch", refuse_batch_two)
+    backend = "sqlite" if is_sqlite(settings.database_url) else "postgresql"
+    await run_sql(settings.database_url, *REFUSE_BATCH_TWO[backend])
     run = await import_feeds([serve_jobs(feeds, "/feed", real_jobs[:20])])
     (entry,) = run["feeds"]
     assert (entry["status"], entry["new"], entry["failed"]) == ("completed", 13, 7)
@@ -135,9 +154,9 @@ async def test_a_failed_batch_is_retried_and_its_entry_recounted(
     assert letter["id"] == f"jobimporter-batches:batch-{entry['id']}-2"
     assert letter["summary"]["batch_no"] == 2 and letter["summary"]["items"] == 7
     assert letter["summary"]["url"] == entry["url"]  # named from its entry
-    assert "injected" in letter["reason"]
+    assert REFUSAL in letter["reason"] and letter["attempts"] == 1  # permanent: not retried
 
-    refusing = False
+    await run_sql(settings.database_url, *TAKE_BATCH_TWO[backend])  # the database takes it now
     assert (await client.post(f"/api/failed/{letter['id']}/retry")).json() == {"retried": 1}
 
     rerun = await wait_for_run(client, run["run_id"])

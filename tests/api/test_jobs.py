@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
+from fixtures import hostile_html
+
 from .conftest import WORKERS, ImportFeeds, serve_jobs
 
 pytestmark = [pytest.mark.external_service, WORKERS]
@@ -71,7 +73,11 @@ async def test_job_search_filters_match_the_records(
 async def test_job_sort_paging_and_one_job(
     client: httpx.AsyncClient, feeds: Any, import_feeds: ImportFeeds, real_jobs: list[dict[str, Any]]
 ) -> None:
-    await import_feeds([serve_jobs(feeds, "/a", real_jobs[:12])])
+    # Every description carries a script: the one job read below must come back without it.
+    scripted = [
+        dict(j, jobDescription=f"{j['jobDescription']}<script>alert('x')</script>") for j in real_jobs[:12]
+    ]
+    await import_feeds([serve_jobs(feeds, "/a", scripted)])
     by_title = await every_job(client, sort="title")
     assert [j["title"] for j in by_title] == sorted(j["title"] for j in by_title)
     newest = await every_job(client, sort="-published_at")
@@ -82,5 +88,35 @@ async def test_job_sort_paging_and_one_job(
     detail = (await client.get(f"/api/jobs/{by_title[0]['key']}")).json()
     assert set(detail) == JOB_KEYS | {"description_html", "description_text", "extra"}
     assert detail["description_html"].startswith("<") and detail["description_text"]
-    assert "<script" not in detail["description_html"]
+    assert "<script" not in detail["description_html"] and "alert(" not in detail["description_text"]
     assert (await client.get("/api/jobs/nope0000")).status_code == 404
+
+
+async def test_the_api_returns_hostile_descriptions_inert(
+    client: httpx.AsyncClient, feeds: Any, import_feeds: ImportFeeds, real_jobs: list[dict[str, Any]]
+) -> None:
+    """A feed whose descriptions and excerpts carry XSS vectors (one per job), imported through the
+    queue: the HTML that GET /api/jobs/{key} returns can run, load and submit nothing, and keeps the
+    text around each attack. (The page sanitizes again; this is the server's own guarantee.)"""
+    cases = hostile_html.CASES
+    jobs = [
+        dict(
+            job, jobDescription=f"{job['jobDescription']}{case.html}", jobExcerpt=f"<p>Excerpt</p>{case.html}"
+        )
+        for job, case in zip(real_jobs[: len(cases)], cases, strict=True)
+    ]
+    run = await import_feeds([serve_jobs(feeds, "/hostile", jobs)])
+    assert (run["status"], run["totals"]["new"]) == ("completed", len(cases))
+    key_of = {job["url"]: job["key"] for job in await every_job(client)}
+    leaks: dict[str, list[str]] = {}
+    for job, case in zip(jobs, cases, strict=True):
+        answer = await client.get(f"/api/jobs/{key_of[job['url']]}")
+        assert answer.status_code == 200, answer.text
+        detail = answer.json()
+        found = hostile_html.active_content(detail["description_html"])
+        found += hostile_html.active_content(detail["extra"]["summary_html"])
+        if "alert(" in detail["description_text"] or case.kept not in detail["description_text"]:
+            found.append(f"text: {detail['description_text'][-200:]!r}")
+        if found:
+            leaks[case.name] = found
+    assert leaks == {}, "\n".join(f"{name}: {found}" for name, found in leaks.items())

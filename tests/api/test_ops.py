@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -104,7 +105,6 @@ def families(text: str) -> dict[str, list[Any]]:
 async def test_metrics_exposes_runs_items_feeds_and_queues(
     client: httpx.AsyncClient,
     feeds: Any,
-    runtime: Runtime,
     import_feeds: ImportFeeds,
     real_jobs: list[dict[str, Any]],
 ) -> None:
@@ -112,7 +112,13 @@ async def test_metrics_exposes_runs_items_feeds_and_queues(
     gone = serve_jobs(feeds, "/gone", [], status=404)
     run = await import_feeds([good, gone])
     good_entry, gone_entry = run["feeds"]
-    await runtime.ctx.store.update_entry(good_entry["id"], {"fetch_s": 0.25})  # a known value to compare
+    # Three more imports of the good feed: the median of its four download times (the mean of the
+    # middle two) is none of the recorded times, nor their mean, nor the newest.
+    again = [await import_feeds([good]) for _ in range(3)]
+    stats = (await client.get("/api/stats")).json()
+    (points,) = [f["points"] for f in stats["feeds"] if f["name"] == good.name]
+    assert [p["run_id"] for p in points] == [r["run_id"] for r in (run, *again)]
+    fetch_times = [p["fetch_s"] for p in points]  # as each import recorded it
 
     answer = await client.get("/metrics")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
@@ -126,12 +132,17 @@ async def test_metrics_exposes_runs_items_feeds_and_queues(
     good_id, gone_id = good_entry["feed_id"], gone_entry["feed_id"]
     assert value("jobimporter_up", component="database") == value("jobimporter_up", component="redis") == 1
     assert value("jobimporter_runs", trigger="manual", status="partial") == 1
+    assert value("jobimporter_runs", trigger="manual", status="completed") == 3
     assert value("jobimporter_runs_running") == 0
     assert value("jobimporter_items", feed_id=good_id, outcome="new") == 9
+    assert value("jobimporter_items", feed_id=good_id, outcome="unchanged") == 27
     assert value("jobimporter_items", feed_id=gone_id, outcome="new") == 0
     assert value("jobimporter_feed_imports", feed_id=gone_id, status="failed") == 1
     assert value("jobimporter_feed_fetch_errors", feed_id=gone_id) == 1
-    assert value("jobimporter_feed_median_fetch_seconds", feed_id=good_id) == 0.25
+    assert len(set(fetch_times)) == 4 and all(t > 0 for t in fetch_times), fetch_times
+    assert value("jobimporter_feed_median_fetch_seconds", feed_id=good_id) == pytest.approx(
+        statistics.median(fetch_times)
+    )
     assert value("jobimporter_feed_success_ratio", feed_id=gone_id) == 0
     assert value("jobimporter_queue_jobs", queue="jobimporter-feeds", state="failed") == 1
     assert "process_cpu_seconds" in found

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import redis
 
+from fixtures.schedule import schedule_record, slot_ms, wait_for_schedule
 from fixtures.wpjm import load_real_jobs, render_feed
 from jobimporter.store import create_store
 
@@ -111,30 +112,34 @@ def test_import_that_cannot_run_exits_1_with_one_line(tmp_path: Path, feeds: Any
 def test_two_run_services_fire_the_cron_once_per_slot_and_stop_on_sigterm(
     tmp_path: Path, redis_url: str, feeds: Any
 ) -> None:
+    """Both services schedule every second's slot; each slot gets one tick (the second service's
+    add of it is dropped) and one run, as the schedule queue and the history record them."""
     feeds.route("/a", body=render_feed(load_real_jobs()[:2], title="a", link="https://jobicy.com"))
     sources = write_sources(tmp_path / "feeds.toml", feeds, ["a"])
     env = cli_env(
         tmp_path / "data", REDIS_URL=redis_url, JOBIMPORTER_CRON="* * * * * *", JOBIMPORTER_PORT="0",
         JOBIMPORTER_SOURCES=str(sources),
     )  # fmt: skip
-    services = [
-        subprocess.Popen([*JOBIMPORTER, "run"], env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)
-    ]
+    logs = [tmp_path / f"service-{n}.log" for n in range(2)]
+    services = [subprocess.Popen([*JOBIMPORTER, "run"], env=env, stderr=log.open("w")) for log in logs]
     try:
-        time.sleep(6)
+        # Three slots fired, and at least one of them by both services (its second add dropped).
+        asyncio.run(wait_for_schedule(redis_url, ticks=3, duplicates=1))
     finally:
         for service in services:
             service.send_signal(signal.SIGTERM)
         codes = [service.wait(timeout=30) for service in services]
-    assert codes == [0, 0], [s.stderr.read() if s.stderr else "" for s in services]
+    assert codes == [0, 0], [log.read_text() for log in logs]
 
+    record = asyncio.run(schedule_record(redis_url))  # ticks under way at SIGTERM finished by now
+    slots = [tick.slot for tick in record.ticks]
+    assert len(set(slots)) == len(slots), slots  # never two ticks for a slot
+    assert len(slots) >= 3, slots
+    assert all(tick.job_id == f"tick-{slot_ms(tick.slot)}" for tick in record.ticks), record.ticks
+    assert all(slot.microsecond == 0 for slot in slots), slots  # the cron's whole seconds
     runs = json.loads(jobimporter(["history", "--json", "--limit", "100"], env).stdout)
-    slots = sorted(run["started_at"][:19] for run in runs if run["trigger"] == "cron")  # to the second
-    assert len(slots) >= 2 and len(set(slots)) == len(slots), slots  # every second, never twice a second
-    ticks = redis.Redis.from_url(redis_url, decode_responses=True).zrange(
-        "bull:jobimporter-schedule:completed", 0, -1
-    )
-    assert len(ticks) == len(slots) and all(t.startswith("tick-") for t in ticks)
+    cron_runs = sorted(run["run_id"] for run in runs if run["trigger"] == "cron")
+    assert sorted(str(tick.run_id) for tick in record.ticks) == cron_runs  # one run per tick, no other
 
 
 def _answers(socket_path: Path) -> bool:

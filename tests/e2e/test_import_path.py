@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_lazy_fixtures import lf
 
-from fixtures.wpjm import changed_copy, load_real_jobs, nine_feeds, render_feed, serve_feeds
+from fixtures.sql import run_sql
+from fixtures.wpjm import changed_copy, load_real_jobs, many_jobs, nine_feeds, render_feed, serve_feeds
 from jobimporter.config import Settings
 from jobimporter.models import EntryStatus, FeedSource, ImportRun, RunStatus, Trigger
 from jobimporter.runs import feed_job, start_run, wait_for_run
@@ -152,46 +155,75 @@ async def test_batches_of_raw_hash_matches_are_written_by_the_feed_job_exactly_o
     assert sum(announced.values()) == sum(e.unchanged for e in second.feeds)
 
 
+REFUSED_CLAIMS = 3
+# The first REFUSED_CLAIMS batch claims fail as a serialization failure would (transient). A sequence
+# counts them: unlike a table, it is not rolled back with the statement the trigger refuses.
+REFUSE_FIRST_CLAIMS = (
+    "CREATE SEQUENCE batch_claims",
+    (
+        "CREATE FUNCTION refuse_first_claims() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF nextval('batch_claims') <= {REFUSED_CLAIMS} THEN "
+        "RAISE EXCEPTION 'could not serialize access (a test trigger)' USING ERRCODE = '40001'; "
+        "END IF; RETURN NEW; END $$"
+    ),
+    (
+        "CREATE TRIGGER refuse_first_claims BEFORE INSERT ON batches FOR EACH ROW "
+        "EXECUTE FUNCTION refuse_first_claims()"
+    ),
+)
+
+
+# PostgreSQL only: SQLite has no sequence, and whatever a trigger records there is rolled back with
+# the refused statement, so it cannot refuse exactly the first writes. The feed job's handling of a
+# refused write is the same code on either backend.
+@pytest.mark.parametrize("database_url", [lf("pg_database_url")], ids=["postgres"])
 async def test_a_known_batch_the_store_refuses_in_the_feed_job_is_left_to_a_batch_job(
-    feeds: Any, runtime: Runtime, run_import: Any, monkeypatch: pytest.MonkeyPatch
+    feeds: Any, runtime: Runtime, run_import: Any, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from jobimporter import feedjob
-    from jobimporter.errors import StoreError
-
-    sources = serve_feeds(feeds, nine_feeds())
+    """A re-import of one feed: every batch is raw-hash matches, which the feed job writes itself
+    (test above) until the database refuses it. The first claims are refused: those batches, and
+    only those, go to batch jobs, which write them; the counts stay exact."""
+    sources = [s for s in serve_feeds(feeds, nine_feeds()) if s.url.endswith("/?feed=job_feed")]
     first = await run_import(sources)
-
-    async def refused(*args: Any, **kwargs: Any) -> None:
-        raise StoreError("store: connection lost (test)", transient=True)
-
-    monkeypatch.setattr(feedjob, "write_batch", refused)  # the feed job's own writes only
-    second = await run_import(sources)
+    batches = first.feeds[0].batches
+    assert batches > REFUSED_CLAIMS
+    ctx = runtime.ctx
+    batch_jobs_before = (await ctx.queues.counts())[ctx.queues.names.batches]["completed"]
+    await run_sql(settings.database_url, *REFUSE_FIRST_CLAIMS)
+    with caplog.at_level(logging.INFO, logger="jobimporter.feedjob"):
+        second = await run_import(sources)
 
     assert second.status is RunStatus.COMPLETED, [(e.url, e.status, e.error) for e in second.feeds]
     assert_exact(second)
     assert [(e.new, e.updated, e.failed) for e in second.feeds] == [(0, 0, 0)] * len(second.feeds)
     assert sum(e.unchanged for e in second.feeds) == sum(e.total_fetched for e in first.feeds)
+    left = [r.getMessage() for r in caplog.records if "left to a batch job" in r.getMessage()]
+    assert len(left) == REFUSED_CLAIMS and all("a test trigger" in m for m in left), left
+    batch_jobs = (await ctx.queues.counts())[ctx.queues.names.batches]["completed"] - batch_jobs_before
+    assert batch_jobs == REFUSED_CLAIMS
+    # Every batch was claimed by the feed job once, and each refused one again by its batch job.
+    assert await run_sql(settings.database_url, "SELECT last_value FROM batch_claims") == [
+        batches + REFUSED_CLAIMS
+    ]
 
 
 async def test_a_store_error_during_the_fan_out_is_the_reason_the_entry_gives(
-    feeds: Any, run_import: Any, monkeypatch: pytest.MonkeyPatch
+    feeds: Any, run_import: Any, settings: Settings
 ) -> None:
-    from jobimporter import feedjob
-    from jobimporter.errors import StoreError
-
-    async def broken(*args: Any, **kwargs: Any) -> Any:
-        raise StoreError("store: read raw hashes failed: lookup broke (test)")
-
-    monkeypatch.setattr(feedjob, "_split_known", broken)
+    """The raw-hash lookup of the fan-out fails (its column is gone, as after a botched migration):
+    every attempt fails the same way and the entry gives the database's reason."""
+    await run_sql(settings.database_url, "ALTER TABLE jobs RENAME COLUMN raw_hash TO raw_hash_gone")
     feeds.route("/f", body=render_feed(load_real_jobs()[:9], title="t", link="https://jobicy.com"))
     run = await run_import([FeedSource(name="f", url=feeds.url("/f"))])
     entry = run.feeds[0]
     assert entry.status is EntryStatus.FAILED
-    assert entry.error is not None and "lookup broke (test)" in entry.error, entry.error
+    assert entry.error is not None and entry.error.startswith("store: read raw hashes failed:"), entry.error
+    assert "raw_hash" in entry.error and "(gave up after 3 attempts)" in entry.error, entry.error
+    assert (entry.total_fetched, entry.batches) == (0, 0)
 
 
 async def test_a_feed_normalized_slice_by_slice_in_its_thread_stores_exactly_what_normalize_gives(
-    feeds: Any, runtime: Runtime, run_import: Any, monkeypatch: pytest.MonkeyPatch
+    feeds: Any, runtime: Runtime, run_import: Any
 ) -> None:
     """What the feed job stores, normalized in its own thread slice by slice and dumped for the queue
     there, is exactly what normalizing each item gives."""
@@ -200,15 +232,22 @@ async def test_a_feed_normalized_slice_by_slice_in_its_thread_stores_exactly_wha
     from jobimporter.parse import parse_feed
     from jobimporter.sources import publisher_host
 
-    monkeypatch.setattr(feedjob, "_ITEMS_PER_LOOKUP", 7)  # slices of one batch (batch_size=7)
-    body = render_feed(load_real_jobs()[:40], title="t", link="https://jobicy.com")
+    # More items than one slice holds (a slice is looked up, normalized and queued at once), so the
+    # parser reads the next slice ahead while the first is handled.
+    count = feedjob._ITEMS_PER_LOOKUP + 150
+    short = [dict(job, jobDescription=f"<p>{job['jobExcerpt']}</p>") for job in many_jobs(count)]
+    body = render_feed(short, title="t", link="https://jobicy.com")  # under this file's size cap
     feeds.route("/big", body=body)
     run = await run_import([FeedSource(name="big", url=feeds.url("/big"))])
 
     entry = run.feeds[0]
-    assert (entry.status, entry.total_fetched, entry.new, entry.failed) == (EntryStatus.COMPLETED, 40, 40, 0)
+    assert (entry.status, entry.total_fetched, entry.new, entry.failed) == (
+        EntryStatus.COMPLETED, count, count, 0
+    )  # fmt: skip
     url = feeds.url("/big")
-    for item in list(parse_feed(io.BytesIO(body)))[::7]:
+    items = list(parse_feed(io.BytesIO(body)))
+    edge = feedjob._ITEMS_PER_LOOKUP
+    for item in [*items[::97], *items[edge - 8 : edge + 8], items[-1]]:  # both slices and their seam
         identity = identify(item, source=publisher_host(url), base_url=url)
         expected = normalize(item, source=publisher_host(url), base_url=url)
         assert (await runtime.ctx.store.get_job(identity.key))["record"] == expected
@@ -303,6 +342,9 @@ async def test_invalid_items_fail_alone_with_reasons(feeds: Any, run_import: Any
     assert run.status is RunStatus.PARTIAL
 
 
+JOB_STATES = ("waiting", "active", "delayed", "prioritized", "waiting-children", "completed", "failed")
+
+
 async def test_a_repeated_enqueue_is_dropped_not_doubled(
     feeds: Any, runtime: Runtime, run_import: Any
 ) -> None:
@@ -311,11 +353,14 @@ async def test_a_repeated_enqueue_is_dropped_not_doubled(
     run = await run_import([FeedSource(name="once", url=feeds.url("/once"))])
     feed = (await runtime.ctx.store.list_feeds())[0]
     requests_before = len(feeds.requests)
+    queue = runtime.ctx.queues.feeds
+    jobs_before = sum((await queue.getJobCounts(*JOB_STATES)).values())
 
     # The same feed job again (a retried trigger, a second scheduler): same deterministic id, dropped.
-    await runtime.ctx.queues.feeds.addBulk([feed_job(run.feeds[0], feed, runtime.ctx)])
-    await asyncio.sleep(1.0)
+    # A second job would be in one of these states now (kept once completed), whatever a worker did.
+    await queue.addBulk([feed_job(run.feeds[0], feed, runtime.ctx)])
 
+    assert sum((await queue.getJobCounts(*JOB_STATES)).values()) == jobs_before == 1
     assert len(feeds.requests) == requests_before
     again = await runtime.ctx.store.get_run(run.run_id)
     assert again.feeds[0].model_dump() == run.feeds[0].model_dump()

@@ -9,12 +9,12 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fixtures.schedule import schedule_record, wait_for_schedule
 from fixtures.wpjm import load_real_jobs, render_feed
 from jobimporter.config import Settings
 from jobimporter.models import FeedSource, ImportRun, RunStatus, Trigger, new_id, utcnow
@@ -43,28 +43,30 @@ def process_env(tmp_path: Path, redis_url: str, database_url: str, sources: Path
 def test_two_schedulers_fire_once_per_slot_and_workers_import(
     tmp_path: Path, redis_url: str, pg_database_url: str, feeds: Any
 ) -> None:
+    """Two schedulers add every slot's tick; the schedule queue holds one tick per slot (the other's
+    add dropped), and each tick started one run, which the worker imported."""
     feeds.route("/cron", body=render_feed(load_real_jobs()[:4], title="t", link="https://jobicy.com"))
     sources = tmp_path / "feeds.toml"
     sources.write_text(f'[[feeds]]\nname = "cron"\nurl = "{feeds.url("/cron")}"\n', encoding="utf-8")
     env = process_env(tmp_path, redis_url, pg_database_url, sources)
     command = [sys.executable, "-m", "jobimporter.cli"]
     processes = [subprocess.Popen([*command, role], env=env) for role in ("scheduler", "scheduler", "worker")]
-    started = time.monotonic()
     try:
-        time.sleep(9)
+        # Three slots fired, and at least one of them by both schedulers (its second add dropped).
+        asyncio.run(wait_for_schedule(redis_url, ticks=3, duplicates=1))
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
         codes = [process.wait(timeout=30) for process in processes]
-    elapsed = time.monotonic() - started
     assert codes == [0, 0, 0]
 
+    record = asyncio.run(schedule_record(redis_url))  # ticks under way at SIGTERM finished by now
+    slots = [tick.slot for tick in record.ticks]
+    assert len(set(slots)) == len(slots), slots  # never two ticks for a slot
+    assert len(slots) >= 3, slots
+    assert all(slot.second % 2 == 0 and slot.microsecond == 0 for slot in slots), slots  # */2 seconds
     runs = asyncio.run(cron_runs(pg_database_url))
-    starts = sorted(r.started_at for r in runs)
-    slots = elapsed / 2
-    assert 2 <= len(runs) <= slots + 1, (len(runs), slots)
-    gaps = [(later - earlier).total_seconds() for earlier, later in pairwise(starts)]
-    assert min(gaps) > 1.0, gaps  # never two runs for one slot, though two schedulers ran
+    assert sorted(str(tick.run_id) for tick in record.ticks) == sorted(r.run_id for r in runs)
     finished = [r for r in runs if r.status is not RunStatus.RUNNING]
     assert finished and all(r.status is RunStatus.COMPLETED for r in finished)
     assert sum(e.new for r in runs for e in r.feeds) == 4  # the workers imported each job once

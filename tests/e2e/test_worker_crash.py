@@ -8,34 +8,23 @@ worker take over the stalled jobs once their BullMQ locks lapse.
 from __future__ import annotations
 
 import asyncio
-import io
+import contextlib
 import os
 import signal
 import sys
-from dataclasses import asdict
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
+from fixtures.redis_proxy import FreezingRedisProxy
 from fixtures.wpjm import load_real_jobs, nine_feeds, render_feed, serve_feeds
 from jobimporter.config import Settings
-from jobimporter.feedjob import FeedJobData, _batch_job, _Queued
-from jobimporter.models import (
-    EntryStatus,
-    FeedSource,
-    ImportEntry,
-    ImportRun,
-    RunStatus,
-    Trigger,
-    new_id,
-    utcnow,
-)
-from jobimporter.normalize import normalize
-from jobimporter.parse import parse_feed
+from jobimporter.models import EntryStatus, FeedSource, RunStatus, Trigger
 from jobimporter.queue import feed_job_id
-from jobimporter.runs import feed_job, start_run, wait_for_run
+from jobimporter.runs import start_run, wait_for_run
 from jobimporter.runtime import Runtime
 
 pytestmark = [pytest.mark.e2e, pytest.mark.external_service]
@@ -65,6 +54,29 @@ async def wait_until(predicate: Any) -> None:
             await asyncio.sleep(0.1)
 
 
+@contextlib.asynccontextmanager
+async def locked_jobs_table(database_url: str) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """Hold an exclusive lock on the jobs table until the ``unlock`` it yields is awaited (or the
+    block ends): reads go on, batch upserts wait mid-transaction (batch claimed, upsert waiting)."""
+    blocker = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    transaction = blocker.transaction()
+    await transaction.start()
+    await blocker.execute("LOCK TABLE jobs IN EXCLUSIVE MODE")
+    held = True
+
+    async def unlock() -> None:
+        nonlocal held
+        if held:
+            held = False
+            await transaction.rollback()
+
+    try:
+        yield unlock
+    finally:
+        await unlock()
+        await blocker.close()
+
+
 async def test_worker_killed_mid_batch_loses_nothing(
     tmp_path: Path, redis_url: str, pg_database_url: str, feeds: Any
 ) -> None:
@@ -77,30 +89,25 @@ async def test_worker_killed_mid_batch_loses_nothing(
     async with Runtime(settings, workers=False) as producer:
         ctx = producer.ctx
         feed_rows = await ctx.store.sync_feeds(sources)
-        blocker = await asyncpg.connect(pg_database_url.replace("postgresql+asyncpg", "postgresql"))
-        transaction = blocker.transaction()
-        await transaction.start()
-        await blocker.execute("LOCK TABLE jobs IN EXCLUSIVE MODE")  # batch upserts now hang mid-transaction
-        worker = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "jobimporter.cli", "worker", env=worker_env(settings)
-        )
-        try:
-            after = await ctx.events.last_id()
-            run = await start_run(ctx, feed_rows, Trigger.CLI)
+        async with locked_jobs_table(pg_database_url):  # batch upserts now hang mid-transaction
+            worker = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "jobimporter.cli", "worker", env=worker_env(settings)
+            )
+            try:
+                after = await ctx.events.last_id()
+                run = await start_run(ctx, feed_rows, Trigger.CLI)
 
-            async def batches_active() -> bool:
-                counts = await ctx.queues.counts()
-                return counts[ctx.queues.names.batches]["active"] >= 3
+                async def batches_active() -> bool:
+                    counts = await ctx.queues.counts()
+                    return counts[ctx.queues.names.batches]["active"] >= 3
 
-            await wait_until(batches_active)
-            worker.send_signal(signal.SIGKILL)
-            await asyncio.wait_for(worker.wait(), 10)
-        finally:
-            if worker.returncode is None:
-                worker.kill()
-                await worker.wait()
-            await transaction.rollback()
-            await blocker.close()
+                await wait_until(batches_active)
+                worker.send_signal(signal.SIGKILL)
+                await asyncio.wait_for(worker.wait(), 10)
+            finally:
+                if worker.returncode is None:
+                    worker.kill()
+                    await worker.wait()
 
         async with Runtime(settings, workers=True) as rescuer:  # a fresh worker takes over the stalled jobs
             finished = await asyncio.wait_for(wait_for_run(rescuer.ctx, run.run_id, after), 60)
@@ -122,40 +129,55 @@ async def test_worker_killed_mid_batch_loses_nothing(
 
 
 async def test_a_feed_job_retaken_after_its_fan_out_waits_for_its_pending_batches(
-    tmp_path: Path, redis_url: str
+    tmp_path: Path, redis_url: str, pg_database_url: str, feeds: Any
 ) -> None:
-    """The state a worker leaves when it dies after storing its finalize step but before waiting for
-    its batches (the rarer crash point of the test above): the feed job is retaken with a batch
-    still pending, and must wait for it rather than count it as lost."""
+    """The rarer crash point of the test above: a worker dies after storing its feed job's finalize
+    step but before waiting for the batches. Its Redis connections pass through a proxy that freezes
+    right after that step is stored; the worker is then killed, with its batches still pending (the
+    jobs table is locked). The feed job retaken by a fresh worker must wait for them rather than
+    count them as lost."""
     settings = Settings(
-        data_dir=tmp_path / "data", redis_url=redis_url, database_url=f"sqlite:///{tmp_path / 'j.db'}",
-        host_interval_s=0,
+        data_dir=tmp_path / "data", redis_url=redis_url, database_url=pg_database_url,
+        lock_duration_ms=2000, stalled_interval_ms=1000, backoff_ms=100, host_interval_s=0,
     )  # fmt: skip
-    body = render_feed(load_real_jobs()[:3], title="t", link="https://jobicy.com")
-    async with Runtime(settings, workers=False) as producer:
+    feeds.route("/f", body=render_feed(load_real_jobs()[:20], title="t", link="https://jobicy.com"))
+    async with (
+        Runtime(settings, workers=False) as producer,
+        FreezingRedisProxy(redis_url, trigger=b'"step":"finalize"') as proxy,
+        locked_jobs_table(pg_database_url) as unlock,
+    ):
         ctx = producer.ctx
-        (feed,) = await ctx.store.sync_feeds([FeedSource(name="f", url="https://jobicy.com/?feed=job_feed")])
-        entry = ImportEntry(
-            id=new_id("imp"), run_id=new_id("run"), feed_id=feed.id, url=feed.url, name=feed.name
+        feed_rows = await ctx.store.sync_feeds([FeedSource(name="f", url=feeds.url("/f"))])
+        env = worker_env(settings) | {"REDIS_URL": proxy.url}
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "jobimporter.cli", "worker", env=env
         )
-        run = ImportRun(run_id=entry.run_id, trigger=Trigger.CLI, started_at=utcnow(), feeds=[entry])
-        await ctx.store.create_run(run)
-        records = [
-            normalize(raw, source="jobicy.com", base_url=feed.url) for raw in parse_feed(io.BytesIO(body))
-        ]
-        job = feed_job(entry, feed, ctx)
-        data = FeedJobData.from_job(job["data"])  # type: ignore[arg-type]
-        data.step, data.batch_size, data.batch_sizes = "finalize", 3, [3]
-        await ctx.queues.feeds.add(job["name"], asdict(data), job["opts"])
-        parent = {"id": feed_job_id(entry.id), "queue": ctx.queues.feeds.qualifiedName}
-        queued = [_Queued(record.key, record.model_dump(mode="json")) for record in records]
-        batch = _batch_job(data, 1, queued, [], ctx, parent)
-        batch["opts"]["delay"] = 1500  # still pending when the feed job is taken
-        await ctx.queues.add_batches([batch])
-        after = await ctx.events.last_id()
-        async with Runtime(settings, workers=True) as worker:
-            done = await asyncio.wait_for(wait_for_run(worker.ctx, run.run_id, after), 30)
+        try:
+            after = await ctx.events.last_id()
+            run = await start_run(ctx, feed_rows, Trigger.CLI)
+            await asyncio.wait_for(proxy.frozen.wait(), 30)
+            worker.send_signal(signal.SIGKILL)
+            await asyncio.wait_for(worker.wait(), 10)
+        finally:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+        job_id = feed_job_id(run.feeds[0].id)
+        stored = await ctx.queues.feeds.getJob(job_id)  # the crash state: finalize stored, still active
+        assert (stored.data["step"], await ctx.queues.feeds.getJobState(job_id)) == ("finalize", "active")
+        assert (await ctx.store.batch_results(run.feeds[0].id)) == {}  # every batch still pending
+
+        async with Runtime(settings, workers=True) as rescuer:
+
+            async def retaken() -> bool:  # and waiting for its batches, or (wrongly) finished without them
+                if await ctx.queues.feeds.getJobState(job_id) == "waiting-children":
+                    return True
+                return (await ctx.store.get_run(run.run_id)).status is not RunStatus.RUNNING
+
+            await wait_until(retaken)
+            await unlock()  # the batches can be written now
+            done = await asyncio.wait_for(wait_for_run(rescuer.ctx, run.run_id, after), 60)
 
     (closed,) = done.feeds
-    assert (closed.status, closed.new, closed.failed, closed.error) == (EntryStatus.COMPLETED, 3, 0, None)
+    assert (closed.status, closed.new, closed.failed, closed.error) == (EntryStatus.COMPLETED, 20, 0, None)
     assert done.status is RunStatus.COMPLETED
