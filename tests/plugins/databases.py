@@ -32,3 +32,15 @@ def database_url(request: pytest.FixtureRequest) -> str:
 def sql_database_url(request: pytest.FixtureRequest) -> str:
     """An empty database of each SQL backend (for what only SQL has: engines, Alembic)."""
     return str(request.param)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(lf("pg_database_url"), id="postgres", marks=pytest.mark.external_service),
+        _MONGODB,
+    ]
+)
+def server_database_url(request: pytest.FixtureRequest) -> str:
+    """An empty database on each database server (PostgreSQL, MongoDB), for tests whose processes
+    share it as production ones do."""
+    return str(request.param)
