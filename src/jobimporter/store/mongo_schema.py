@@ -88,7 +88,7 @@ async def _create_collections_and_indexes(db: AsyncDatabase[Document]) -> None:
     for name in (*INDEXES, SCHEMA):
         if name not in existing:
             try:
-                await db.create_collection(name)
+                await db.create_collection(name, check_exists=False)
             except OperationFailure as exc:  # another process created it since we looked
                 if exc.code != NAMESPACE_EXISTS:
                     raise
