@@ -141,8 +141,7 @@ async def unwritten(store: JobStore, keys: list[str]) -> AsyncIterator[None]:
         yield
         assert await xmins(store, keys) == before
     elif isinstance(store, MongoStore):
-        yield_written = await _mongo_writes(store, keys)
-        async with yield_written as written:
+        async with mongo_writes(store, keys) as written:
             yield
         assert written == [], f"written: {written}"
     else:
@@ -155,23 +154,20 @@ def unlinked_rows(store: JobStore, keys: list[str]) -> list[str]:
     return [] if isinstance(store, MongoStore) else keys
 
 
-async def _mongo_writes(store: MongoStore, keys: list[str]) -> Any:
-    db = store.database
-    marker = f"marker-{new_id('m')}"
-
-    @asynccontextmanager
-    async def watching() -> AsyncIterator[list[str]]:
-        written: list[str] = []
-        async with await db.watch([{"$match": {"ns.coll": {"$in": [JOBS, "test_markers"]}}}]) as stream:
-            yield written
-            await db["test_markers"].insert_one({"_id": marker})
-            async for change in stream:
-                if change["ns"]["coll"] == "test_markers" and change["documentKey"]["_id"] == marker:
-                    break
-                if change["documentKey"]["_id"] in keys:
-                    written.append(f"{change['operationType']} {change['documentKey']['_id']}")
-
-    return watching()
+@asynccontextmanager
+async def mongo_writes(store: MongoStore, keys: list[str]) -> AsyncIterator[list[str]]:
+    """The writes to the jobs ``keys`` during the block, from the database's change stream."""
+    db, marker = store.database, new_id("marker")
+    written: list[str] = []
+    async with await db.watch([{"$match": {"ns.coll": {"$in": [JOBS, "test_markers"]}}}]) as stream:
+        yield written
+        await db["test_markers"].insert_one({"_id": marker})  # the stream is read up to it
+        async for change in stream:
+            key = change["documentKey"]["_id"]
+            if key == marker:
+                break
+            if key in keys:
+                written.append(f"{change['operationType']} {key}")
 
 
 def closed_port() -> int:

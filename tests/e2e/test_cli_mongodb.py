@@ -42,7 +42,8 @@ def jobimporter(args: list[str], env: dict[str, str]) -> subprocess.CompletedPro
 
 
 def write_sources(path: Path, feeds: Any, names: list[str]) -> Path:
-    path.write_text("\n".join(f'[[feeds]]\nname = "{n}"\nurl = "{feeds.url("/" + n)}"\n' for n in names))
+    lines = [f'[[feeds]]\nname = "{n}"\nurl = "{feeds.url("/" + n)}"\n' for n in names]
+    path.write_text("\n".join(lines), encoding="utf-8")
     return path
 
 

@@ -53,7 +53,15 @@ def is_transient(exc: BaseException) -> bool:
         return False
     if exc.timeout or any(exc.has_error_label(label) for label in _TRANSIENT_LABELS):
         return True
-    return isinstance(exc, OperationFailure) and exc.code in _TRANSIENT_CODES
+    if isinstance(exc, BulkWriteError):  # its own code is 65 ("multiple errors"): look at the writes'
+        errors = exc.details.get("writeErrors") or [{}]
+        return all(is_transient_code(error.get("code")) for error in errors)
+    return isinstance(exc, OperationFailure) and is_transient_code(exc.code)
+
+
+def is_transient_code(code: object) -> bool:
+    """Whether a server error code (of a command or of one write) may pass if retried."""
+    return code in _TRANSIENT_CODES
 
 
 def reason(exc: BaseException) -> str:

@@ -37,7 +37,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from jobimporter.errors import NotFound, StoreError
 from jobimporter.models import BatchKey, ItemFailure, JobRecord, UpsertResult
 from jobimporter.store.base import JobQuery, StoredJob, describe
-from jobimporter.store.mongo_errors import CLIENT_VALUE_ERRORS, DUPLICATE_KEY, reason
+from jobimporter.store.mongo_errors import CLIENT_VALUE_ERRORS, DUPLICATE_KEY, is_transient_code, reason
 from jobimporter.store.mongo_queries import job_filter, job_page
 from jobimporter.store.mongo_schema import BATCHES, JOBS, Document
 
@@ -110,15 +110,17 @@ class _Writes:
 
     ops: list[Write] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
-    docs: list[Document | None] = field(default_factory=list)
+    external_ids: list[str] = field(default_factory=list)
+    docs: list[Document | None] = field(default_factory=list)  # what an insert or replace stores
     new: int = 0
     updated: int = 0
     unchanged: int = 0
     vanished: list[ItemFailure] = field(default_factory=list)
 
-    def add(self, key: str, op: Write, doc: Document | None = None) -> None:
+    def add(self, key: str, external_id: str, op: Write, doc: Document | None = None) -> None:
         self.ops.append(op)
         self.keys.append(key)
+        self.external_ids.append(external_id)
         self.docs.append(doc)
 
     def result(self, batch: _Batch) -> UpsertResult:
@@ -139,33 +141,39 @@ def _refresh(state: Document, batch: _Batch, changes: Document) -> UpdateOne | N
 
 def _decide(batch: _Batch, stored: dict[str, Document]) -> _Writes:
     writes = _Writes()
-    now, feed_id = batch.now, batch.feed_id
     for row in batch.rows:
-        key, state = row["_id"], stored.get(row["_id"])
-        if state is None:
-            doc = {**row, "first_seen": now, "last_seen": now, "last_changed": now, "feed_ids": [feed_id]}
-            writes.add(key, InsertOne(doc), doc)
-            writes.new += 1
-        elif state["content_hash"] != row["content_hash"]:
-            feeds = sorted({*state.get("feed_ids", ()), feed_id})
-            doc = {**row, "first_seen": state["first_seen"], "last_seen": now, "last_changed": now}
-            doc["feed_ids"] = feeds
-            writes.add(key, ReplaceOne({"_id": key}, doc), doc)
-            writes.updated += 1
-        else:
-            writes.unchanged += 1
-            raw = {"raw_hash": row["raw_hash"]} if row["raw_hash"] != state.get("raw_hash") else {}
-            if (refresh := _refresh(state, batch, raw)) is not None:
-                writes.add(key, refresh)
+        _decide_row(writes, batch, row, stored.get(row["_id"]))
     for key, external_id in batch.known.items():
-        state = stored.get(key)
-        if state is None:
-            writes.vanished.append(ItemFailure(external_id, VANISHED_REASON))
-            continue
-        writes.unchanged += 1
-        if (refresh := _refresh(state, batch, {})) is not None:
-            writes.add(key, refresh)
+        _decide_known(writes, batch, key, external_id, stored.get(key))
     return writes
+
+
+def _decide_row(writes: _Writes, batch: _Batch, row: Document, state: Document | None) -> None:
+    key, external_id, now = row["_id"], row["external_id"], batch.now
+    if state is None:
+        doc = {**row, "first_seen": now, "last_seen": now, "last_changed": now, "feed_ids": [batch.feed_id]}
+        writes.add(key, external_id, InsertOne(doc), doc)
+        writes.new += 1
+    elif state["content_hash"] != row["content_hash"]:
+        doc = {**row, "first_seen": state["first_seen"], "last_seen": now, "last_changed": now}
+        doc["feed_ids"] = sorted({*state.get("feed_ids", ()), batch.feed_id})
+        writes.add(key, external_id, ReplaceOne({"_id": key}, doc), doc)
+        writes.updated += 1
+    else:
+        writes.unchanged += 1
+        raw = {"raw_hash": row["raw_hash"]} if row["raw_hash"] != state.get("raw_hash") else {}
+        if (refresh := _refresh(state, batch, raw)) is not None:
+            writes.add(key, external_id, refresh)
+
+
+def _decide_known(writes: _Writes, batch: _Batch, key: str, external_id: str, state: Document | None) -> None:
+    """A raw-hash match: unchanged if still stored (refreshed or linked if need be), else it fails."""
+    if state is None:
+        writes.vanished.append(ItemFailure(external_id, VANISHED_REASON))
+        return
+    writes.unchanged += 1
+    if (refresh := _refresh(state, batch, {})) is not None:
+        writes.add(key, external_id, refresh)
 
 
 async def _stored(
@@ -189,10 +197,9 @@ async def _write_jobs(db: AsyncDatabase[Document], writes: _Writes, session: Asy
         error = exc.details["writeErrors"][0]
         if not _is_record_error(error):
             raise
-        key = writes.keys[int(error["index"])]
-        doc = writes.docs[int(error["index"])] or {}
-        failure = ItemFailure(str(doc.get("external_id", key)), f"could not be stored: {reason(exc)}")
-        raise _Refused({key: failure}) from exc
+        index = int(error["index"])
+        failure = ItemFailure(writes.external_ids[index], f"could not be stored: {reason(exc)}")
+        raise _Refused({writes.keys[index]: failure}) from exc
 
 
 def _is_record_error(error: Document) -> bool:
@@ -200,18 +207,18 @@ def _is_record_error(error: Document) -> bool:
     not the record's fault: the snapshot said it was absent)."""
     if error.get("code") == DUPLICATE_KEY:
         return error.get("keyPattern") != {"_id": 1}
-    return not error.get("errorLabels")
+    return not error.get("errorLabels") and not is_transient_code(error.get("code"))
 
 
 def _unencodable(writes: _Writes) -> dict[str, ItemFailure]:
     refused: dict[str, ItemFailure] = {}
-    for key, doc in zip(writes.keys, writes.docs, strict=True):
+    for key, external_id, doc in zip(writes.keys, writes.external_ids, writes.docs, strict=True):
         if doc is None:
             continue
         try:
             bson.encode(doc)
         except CLIENT_VALUE_ERRORS as exc:
-            refused[key] = ItemFailure(str(doc["external_id"]), f"could not be stored: {exc}")
+            refused[key] = ItemFailure(external_id, f"could not be stored: {exc}")
     return refused
 
 
