@@ -723,6 +723,9 @@ def _refused_values(store: JobStore) -> list[tuple[str, Spoil, str]]:
     if isinstance(store, MongoStore):  # BSON's own limits; JSON columns take both
         cases.append(("NUL in a key", _with(extra={"a\x00b": "x"}), "NULL byte"))
         cases.append(("int over 64 bits", _with(extra={"n": 2**70}), "8-byte ints"))
+        # Over 16 MB the server refuses the document; over a 48 MB message the driver does.
+        cases.append(("over 16 MB", _with(description_html="x" * 17_000_000), "16777216"))
+        cases.append(("over 48 MB", _with(description_html="x" * 49_000_000), "MongoDB holds at most"))
     return cases
 
 

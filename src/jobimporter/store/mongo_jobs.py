@@ -48,6 +48,7 @@ VANISHED_REASON = "job was deleted from the store during this import; the next r
 # Every field of the record is stored as it is (``key`` as ``_id``): a field added to JobRecord
 # flows through without a schema change.
 RECORD_FIELDS: tuple[str, ...] = tuple(name for name in JobRecord.model_fields if name != "key")
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's limit on one BSON document
 _STATE = {"content_hash": 1, "raw_hash": 1, "first_seen": 1, "last_seen": 1, "feed_ids": 1}
 
 Transaction = Callable[[Callable[[AsyncClientSession], Awaitable[UpsertResult]]], Awaitable[UpsertResult]]
@@ -211,14 +212,19 @@ def _is_record_error(error: Document) -> bool:
 
 
 def _unencodable(writes: _Writes) -> dict[str, ItemFailure]:
+    """The documents BSON cannot hold, or cannot hold in one document, by key, with the reason."""
     refused: dict[str, ItemFailure] = {}
     for key, external_id, doc in zip(writes.keys, writes.external_ids, writes.docs, strict=True):
         if doc is None:
             continue
         try:
-            bson.encode(doc)
+            size = len(bson.encode(doc))
         except CLIENT_VALUE_ERRORS as exc:
             refused[key] = ItemFailure(external_id, f"could not be stored: {exc}")
+            continue
+        if size > MAX_DOCUMENT_BYTES:
+            why = f"document too large ({size} bytes; MongoDB holds at most {MAX_DOCUMENT_BYTES})"
+            refused[key] = ItemFailure(external_id, f"could not be stored: {why}")
     return refused
 
 
