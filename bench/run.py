@@ -1,6 +1,6 @@
 """Speed and memory of the import path, as ratios to raw limits measured in the same run.
 
-    python bench/run.py [--items 20000] [--big-mb 500] [--skip-big] [--rss-only] [--job-xml-only]
+    python bench/run.py [--items 20000] [--big-mb 500] [--skip-big] [--rss-only] [--job-xml-only] [--no-mongo]
 
 On the same generated data (jobicy-shaped WP Job Manager items, ~3 KB each) it measures:
 - parse rate: our lxml parser alone over the same bytes (items/s);
@@ -9,6 +9,9 @@ On the same generated data (jobicy-shaped WP Job Manager items, ~3 KB each) it m
 - unchanged re-import: the same feed again (items/s), and the job rows it wrote (should be 0);
 - peak RSS of a `jobimporter import` process for a 5 MB and a big (default 500 MB) feed, for the RSS
   feed and for an Indeed-style job XML feed (generated on the fly while it is served, never on disk).
+- the same cold and unchanged imports on the MongoDB backend against SecantusDB (the tests' MongoDB
+  wire-protocol server), with ``insert_many`` of the same rows as its raw limit. SecantusDB is a
+  Python server, far slower than mongod: those figures are SecantusDB's, not MongoDB's.
 
 Targets (from the issue): cold ≥ 0.6 × COPY; unchanged ≥ 0.5 × parse with no row writes; RSS flat in
 feed size (big − small ≤ 100 MB). Results go to stdout and bench/out/results.json.
@@ -35,6 +38,7 @@ from typing import Any
 
 import asyncpg
 import psutil
+from pymongo import AsyncMongoClient
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +53,9 @@ from jobimporter.queue import Queues
 from jobimporter.redis_server import EmbeddedRedis
 from jobimporter.runs import start_run, wait_for_run
 from jobimporter.runtime import Runtime
+from jobimporter.store import create_store
 from jobimporter.store.sql_upserts import _COPY_JOB_COLUMNS, _pg_values
+from plugins.mongo import SecantusServer, with_database
 
 OUT = ROOT / "bench" / "out"
 
@@ -251,6 +257,10 @@ async def _workers_ready(queues: Queues, count: int) -> None:
 
 
 async def row_writes(url: str) -> dict[str, int]:
+    """Writes to the jobs table so far: rows (PostgreSQL's statistics) or, on MongoDB, write commands
+    on the jobs collection (``top``)."""
+    if url.startswith("mongodb"):
+        return await _mongo_job_writes(url)
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("SELECT pg_stat_force_next_flush()")
@@ -260,6 +270,43 @@ async def row_writes(url: str) -> dict[str, int]:
         return {"inserted": row[0], "updated": row[1], "deleted": row[2]} if row else {}
     finally:
         await conn.close()
+
+
+async def _mongo_job_writes(url: str) -> dict[str, int]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
+    try:
+        name = client.get_default_database().name
+        usage = (await client.admin.command("top"))["totals"].get(f"{name}.jobs", {})
+        return {key: usage.get(op, {}).get("count", 0) for key, op in _TOP_WRITES.items()}
+    finally:
+        await client.close()
+
+
+_TOP_WRITES = {"inserted": "insert", "updated": "update", "deleted": "remove"}
+
+
+async def insert_many_rate(url: str, rows: list[dict[str, Any]]) -> float:
+    """``insert_many`` of the same normalized rows, as job documents, into an empty jobs collection:
+    the raw limit of writing to the server."""
+    from datetime import UTC, datetime
+
+    async with create_store(url):
+        pass  # the store's migrations create the collections and indexes
+    stamp = datetime.now(UTC)
+    docs = [
+        {"_id": row["key"], **{k: v for k, v in row.items() if k != "key"}, "first_seen": stamp,
+         "last_seen": stamp, "last_changed": stamp, "feed_ids": ["bench"]}
+        for row in rows
+    ]  # fmt: skip
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
+    try:
+        jobs = client.get_default_database()["jobs"]
+        started = time.perf_counter()
+        for start in range(0, len(docs), 1000):
+            await jobs.insert_many(docs[start : start + 1000], ordered=False)
+        return len(docs) / (time.perf_counter() - started)
+    finally:
+        await client.close()
 
 
 def peak_rss_mb(settings: Settings, database_url: str, url: str, data_dir: Path) -> tuple[float, float]:
@@ -313,7 +360,9 @@ def _tree_rss(process: psutil.Process) -> int:
 # ---------------------------------------------------------------- main
 
 
-async def measure(args: argparse.Namespace, work: Path, redis_url: str, admin_url: str) -> dict[str, Any]:
+async def measure(
+    args: argparse.Namespace, work: Path, redis_url: str, admin_url: str, mongo_url: str | None
+) -> dict[str, Any]:
     feeds_dir = work / "feeds"
     feeds_dir.mkdir()
     size = write_feed(
@@ -332,18 +381,47 @@ async def measure(args: argparse.Namespace, work: Path, redis_url: str, admin_ur
             update={"database_url": await create_database(admin_url, "copy")}
         )
         results["copy_rows_per_s"] = await copy_rate(copy_settings, rows)
+        if mongo_url is not None:
+            results["secantus_insert_many_rows_per_s"] = await insert_many_rate(
+                with_database(mongo_url, "insert_many"), rows
+            )
         del rows
-        for label, processes in (("", 0), ("_procs", args.worker_processes)):
-            database = await create_database(admin_url, f"bench{label}")
-            settings = base_settings.model_copy(update={"database_url": database})
-            rate, counts, writes = await import_rate(settings, f"{base}/main.xml", processes)
-            results |= {f"cold{label}_items_per_s": rate, f"cold{label}_counts": counts}
-            rate, counts, writes = await import_rate(settings, f"{base}/main.xml", processes)
-            results |= {f"unchanged{label}_items_per_s": rate, f"unchanged{label}_counts": counts}
-            results |= {f"unchanged{label}_row_writes": writes}
+        databases = [("", lambda name: create_database(admin_url, name))]
+        if mongo_url is not None:
+            databases.append(("secantus_", lambda name: _mongo_database(mongo_url, name)))
+        for backend, database_for in databases:
+            for label, processes in (("", 0), ("_procs", args.worker_processes)):
+                database = await database_for(f"bench{label}")
+                settings = base_settings.model_copy(update={"database_url": database})
+                results |= await cold_and_unchanged(settings, f"{base}/main.xml", processes, backend, label)
     finally:
         server.shutdown()
     return results
+
+
+async def cold_and_unchanged(
+    settings: Settings, url: str, processes: int, backend: str, label: str
+) -> dict[str, Any]:
+    """A cold import into an empty database, then the same feed again; figures named
+    ``<backend>cold<label>_…`` (backend "" is PostgreSQL)."""
+    cold, cold_counts, _ = await import_rate(settings, url, processes)
+    unchanged, counts, writes = await import_rate(settings, url, processes)
+    return {
+        f"{backend}cold{label}_items_per_s": cold,
+        f"{backend}cold{label}_counts": cold_counts,
+        f"{backend}unchanged{label}_items_per_s": unchanged,
+        f"{backend}unchanged{label}_counts": counts,
+        f"{backend}unchanged{label}_row_writes": writes,
+    }
+
+
+async def _mongo_database(server_url: str, name: str) -> str:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(server_url)
+    try:
+        await client.drop_database(name)
+    finally:
+        await client.close()
+    return with_database(server_url, name)
 
 
 def main() -> None:
@@ -358,19 +436,32 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=5)
     parser.add_argument("--worker-processes", type=int, default=2, help="for the multi-process figures")
+    parser.add_argument("--no-mongo", action="store_true", help="skip the MongoDB (SecantusDB) figures")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="jobimporter-bench-"))
     work.chmod(0o755)
     postgres = start_postgres(work / "pg")
     redis = EmbeddedRedis(work / "redis", appendonly=False)
     redis.start()
+    mongo = (
+        None
+        if args.no_mongo or args.rss_only or args.job_xml_only
+        else SecantusServer(work / "mongo" / "data")
+    )
     try:
+        if mongo is not None:
+            mongo.storage.parent.mkdir()
+            mongo.start()
+        mongo_url = mongo.url if mongo is not None else None
+        admin_url = str(postgres.get_uri())
         only = args.rss_only or args.job_xml_only
-        results = {} if only else asyncio.run(measure(args, work, redis.url, str(postgres.get_uri())))
+        results = {} if only else asyncio.run(measure(args, work, redis.url, admin_url, mongo_url))
         if not args.job_xml_only:
-            results |= rss(args, work, redis.url, str(postgres.get_uri()))
-        results |= job_xml(args, work, redis.url, str(postgres.get_uri()))
+            results |= rss(args, work, redis.url, admin_url)
+        results |= job_xml(args, work, redis.url, admin_url)
     finally:
+        if mongo is not None:
+            mongo.stop()
         redis.stop()
         postgres.cleanup()
         shutil.rmtree(work, ignore_errors=True)
@@ -431,6 +522,33 @@ def _peak_rss(
     return peak, seconds, json.loads((data_dir / "last-import.json").read_text())
 
 
+def mongo_report(r: dict[str, Any]) -> list[str]:
+    """The MongoDB backend's figures, against SecantusDB: a Python server, so they are SecantusDB's
+    and say nothing about mongod's speed; only the writes count carries over."""
+    if "secantus_insert_many_rows_per_s" not in r:
+        return []
+    lines = [
+        "",
+        "MongoDB backend on SecantusDB 0.7.0b3 (a Python MongoDB wire-protocol server: these rates are",
+        "SecantusDB's, not MongoDB's)",
+        f"SecantusDB insert_many:            {r['secantus_insert_many_rows_per_s']:8.0f} rows/s",
+    ]
+    for label, name in (("", "one process"), ("_procs", "worker processes")):
+        if f"secantus_cold{label}_items_per_s" not in r:
+            continue
+        cold = r[f"secantus_cold{label}_items_per_s"] / r["secantus_insert_many_rows_per_s"]
+        writes = r[f"secantus_unchanged{label}_row_writes"]
+        lines += [
+            "",
+            f"[SecantusDB, {name}]",
+            f"cold import (whole path):  {r[f'secantus_cold{label}_items_per_s']:8.0f} items/s  {r[f'secantus_cold{label}_counts']}",
+            f"unchanged re-import:       {r[f'secantus_unchanged{label}_items_per_s']:8.0f} items/s  {r[f'secantus_unchanged{label}_counts']}",
+            f"ratio cold / insert_many:  {cold:6.2f}",
+            f"job write commands of the unchanged re-import: {writes} {'OK' if not any(writes.values()) else 'MISSED'}",
+        ]
+    return lines
+
+
 def report(results: dict[str, Any]) -> None:
     r = results
     lines = []
@@ -449,13 +567,14 @@ def report(results: dict[str, Any]) -> None:
         writes = r[f"unchanged{label}_row_writes"]
         lines += [
             "",
-            f"[{name}]",
+            f"[PostgreSQL, {name}]",
             f"cold import (whole path):  {r[f'cold{label}_items_per_s']:8.0f} items/s  {r[f'cold{label}_counts']}",
             f"unchanged re-import:       {r[f'unchanged{label}_items_per_s']:8.0f} items/s  {r[f'unchanged{label}_counts']}",
             f"ratio cold / COPY:         {cold:6.2f}  (target ≥ 0.60) {'OK' if cold >= 0.6 else 'MISSED'}",
             f"ratio unchanged / parse:   {unchanged:6.2f}  (target ≥ 0.50) {'OK' if unchanged >= 0.5 else 'MISSED'}",
             f"job rows written by the unchanged re-import: {writes} {'OK' if not any(writes.values()) else 'MISSED'}",
         ]
+    lines += mongo_report(r)
     lines.append("")
     if "rss_small" in results:
         small = results["rss_small"]

@@ -1,4 +1,5 @@
-"""Shared fixtures. Real servers only: a private Redis, a private PostgreSQL, a local feed server.
+"""Shared fixtures. Real servers only: a private Redis, a private PostgreSQL, a private SecantusDB (a
+MongoDB wire-protocol server), a local feed server.
 
 Each plugin module owns one server; this file only wires them in and cleans the environment.
 """
@@ -12,6 +13,7 @@ import pytest
 
 pytest_plugins = [
     "plugins.postgres",
+    "plugins.mongo",
     "plugins.databases",
     "plugins.feedserver",
     "plugins.redis",

@@ -90,3 +90,64 @@ def test_dockerfile_installs_the_package_and_runs_the_cli() -> None:
     assert 'CMD ["jobimporter", "run"]' in text
     for name in re.findall(r"\b(JOBIMPORTER_[A-Z_]+)=", text):
         assert name in known_env_names()
+
+
+class Override(dict[str, Any]):
+    """A mapping tagged ``!override``: it replaces the base file's value instead of merging into it."""
+
+
+class ComposeLoader(yaml.SafeLoader):
+    pass
+
+
+ComposeLoader.add_constructor(
+    "!override",
+    lambda loader, node: Override(loader.construct_mapping(node, deep=True)),  # type: ignore[arg-type]
+)
+
+
+def merged(base: Any, override: Any) -> Any:
+    """Compose's merge of an override file, for the keys these files use: mappings merge key by key,
+    an ``!override`` mapping and any other value replace."""
+    if isinstance(override, Override) or not (isinstance(base, dict) and isinstance(override, dict)):
+        return dict(override) if isinstance(override, Override) else override
+    return {key: merged(base[key], value) if key in base else value for key, value in override.items()} | {
+        key: value for key, value in base.items() if key not in override
+    }
+
+
+@pytest.fixture(scope="module")
+def mongo_compose(compose: dict[str, Any]) -> dict[str, Any]:
+    text = (ROOT / "docker-compose.mongodb.yml").read_text(encoding="utf-8")
+    document = yaml.load(text, Loader=ComposeLoader)  # SafeLoader plus the one tag
+    result: dict[str, Any] = merged(compose, document)
+    return result
+
+
+def test_the_mongodb_variant_swaps_postgres_for_a_one_node_replica_set(mongo_compose: dict[str, Any]) -> None:
+    services = mongo_compose["services"]
+    started = {name for name, spec in services.items() if not spec.get("profiles")}
+    assert started == {"redis", "mongo", *APP_SERVICES}
+    mongod = services["mongo"]["command"]
+    assert mongod[:2] == ["mongod", "--replSet"] and "--bind_ip_all" in mongod
+    replica_set = mongod[2]
+    probe = " ".join(services["mongo"]["healthcheck"]["test"])
+    assert f'_id: "{replica_set}"' in probe and 'host: "mongo:27017"' in probe  # initiates that set
+    assert "isWritablePrimary" in probe
+    for service in APP_SERVICES:
+        spec = services[service]
+        url = urlsplit(spec["environment"]["DATABASE_URL"])
+        assert (url.scheme, url.hostname, url.port, url.path) == ("mongodb", "mongo", 27017, "/jobimporter")
+        assert f"replicaSet={replica_set}" in url.query
+        assert set(spec["depends_on"]) == {"redis", "mongo"}
+        assert spec["command"][:2] == ["jobimporter", service]  # the base file's service, kept
+        assert spec["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+        assert not set(spec["environment"]) - known_env_names()
+
+
+def test_the_mongodb_variants_url_reaches_the_mongodb_store(mongo_compose: dict[str, Any]) -> None:
+    from jobimporter.store import create_store
+    from jobimporter.store.mongo import MongoStore
+
+    url = mongo_compose["services"]["worker"]["environment"]["DATABASE_URL"]
+    assert isinstance(create_store(url), MongoStore)

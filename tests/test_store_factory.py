@@ -6,6 +6,7 @@ import pytest
 
 from jobimporter.errors import ConfigError
 from jobimporter.store import create_store
+from jobimporter.store.mongo import MongoStore
 from jobimporter.store.sql import SQLStore
 
 
@@ -34,13 +35,24 @@ def test_sql_schemes_get_an_sql_store_with_the_async_driver(url: str, expected: 
     assert str(store._url) == expected
 
 
-@pytest.mark.parametrize("url", ["mongodb://localhost:27017/jobs", "mongodb+srv://cluster.example/jobs"])
-def test_mongodb_is_planned_but_refused(url: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        create_store(url)
-    assert str(caught.value) == (
-        "store: the MongoDB backend is not available yet (planned); use sqlite:// or postgresql://"
-    )
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mongodb://localhost:27017/jobs", "mongodb://localhost:27017/jobs"),
+        (
+            "mongodb+srv://u:p@cluster.example/jobs?retryWrites=true",
+            "mongodb+srv://u:p@cluster.example/jobs?retryWrites=true",
+        ),
+        (
+            "MongoDB://h1:27017,h2:27017/jobs?replicaSet=rs0\n",
+            "mongodb://h1:27017,h2:27017/jobs?replicaSet=rs0",
+        ),
+    ],
+)
+def test_mongodb_schemes_get_a_mongo_store_with_the_url_as_it_is(url: str, expected: str) -> None:
+    store = create_store(url)
+    assert isinstance(store, MongoStore)
+    assert store._url == expected
 
 
 @pytest.mark.parametrize(
@@ -66,3 +78,25 @@ def test_the_password_is_not_in_the_error() -> None:
     with pytest.raises(ConfigError) as caught:
         create_store("user:hunter2@db/jobs")
     assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "timeout_s", "app"),
+    [
+        ("mongodb://db.example/jobs", 10.0, "jobimporter"),
+        ("mongodb://db.example/jobs?serverSelectionTimeoutMS=500&appName=board", 0.5, "board"),
+        ("mongodb://db.example/jobs?serverselectiontimeoutms=2000", 2.0, "jobimporter"),
+    ],
+)
+async def test_a_mongo_client_takes_our_defaults_unless_the_url_sets_them(
+    url: str, timeout_s: float, app: str
+) -> None:
+    from jobimporter.store.mongo import create_client
+
+    client = create_client(url)  # connect=False: nothing is contacted
+    try:
+        assert client.options.server_selection_timeout == timeout_s
+        assert client.options.pool_options.metadata["application"]["name"] == app
+        assert client.codec_options.tz_aware
+    finally:
+        await client.close()

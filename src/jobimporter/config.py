@@ -29,7 +29,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("DATABASE_URL", "JOBIMPORTER_DATABASE_URL"),
-        description="sqlite:///path or postgresql://user:pass@host/db; default SQLite in the data dir.",
+        description=(
+            "sqlite:///path, postgresql://user:pass@host/db or mongodb://host/db?replicaSet=rs0; "
+            "default SQLite in the data dir."
+        ),
     )
     redis_url: str | None = Field(
         default=None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from jobimporter.config import Settings
 from jobimporter.runtime import Runtime
+from plugins.mongo import SecantusServer, with_database
 
 from .conftest import WORKERS, ImportFeeds, serve_jobs
 
@@ -95,6 +97,35 @@ async def test_readyz_is_503_when_the_database_is_unreachable(
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_readyz_is_503_when_mongodb_is_unreachable(
+    own_mongo: SecantusServer, redis_url: str, tmp_path: Any
+) -> None:
+    """The same on MongoDB, the server stopped under the running API. The URL shortens how long a
+    call waits for a server (default 10 s, which the store contract's unreachable test waits out)."""
+    from jobimporter.api import create_app
+
+    url = with_database(own_mongo.url, "jobs", serverSelectionTimeoutMS="1000")
+    settings = Settings(data_dir=tmp_path / "data", redis_url=redis_url, database_url=url)
+    async with Runtime(settings, workers=False) as runtime:
+        app = create_app(settings, runtime)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+                assert (await client.get("/readyz")).status_code == 200
+                await asyncio.to_thread(own_mongo.stop)
+                answer = await client.get("/readyz")
+                assert answer.status_code == 503
+                assert answer.json()["redis"] == "ok"
+                assert answer.json()["database"].startswith("store: database unreachable (ping)")
+                assert (await client.get("/healthz")).status_code == 200
+                runs = await client.get("/api/runs")
+                assert runs.status_code == 503 and runs.json()["detail"].startswith("store:")
+                scrape = await client.get("/metrics")
+                assert scrape.status_code == 200 and 'jobimporter_up{component="database"} 0.0' in scrape.text
+                await asyncio.to_thread(own_mongo.start)
+                assert (await client.get("/readyz")).status_code == 200  # and back
 
 
 def families(text: str) -> dict[str, list[Any]]:

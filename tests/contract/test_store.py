@@ -13,6 +13,8 @@ import socket
 import sqlite3
 import sys
 from asyncio.subprocess import PIPE
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from pymongo import AsyncMongoClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from jobimporter.errors import Conflict, NotFound, StoreError
@@ -42,9 +45,12 @@ from jobimporter.models import (
 )
 from jobimporter.store import JobStore, create_store
 from jobimporter.store.base import EntryQuery, JobQuery, RunQuery
+from jobimporter.store.mongo import MongoStore
+from jobimporter.store.mongo_schema import INDEXES, JOBS, SCHEMA, SCHEMA_VERSION
 from jobimporter.store.schema import VERSION_TABLE, metadata
 from jobimporter.store.sql import SQLStore
 from jobimporter.store.sql_engine import _enable_wal
+from plugins.mongo import SecantusServer, with_database
 
 from .conftest import started_store
 
@@ -126,6 +132,45 @@ async def xmins(store: JobStore, keys: list[str]) -> dict[str, str]:
         return {row.key: row.version for row in rows}
 
 
+@asynccontextmanager
+async def unwritten(store: JobStore, keys: list[str]) -> AsyncIterator[None]:
+    """Asserts that the block writes none of the jobs ``keys``: on PostgreSQL their xmin stays, on
+    MongoDB the database's change stream shows no write to them (read up to a marker written after
+    the block); SQLite shows no trace of a write."""
+    if is_postgres(store):
+        before = await xmins(store, keys)
+        yield
+        assert await xmins(store, keys) == before
+    elif isinstance(store, MongoStore):
+        async with mongo_writes(store, keys) as written:
+            yield
+        assert written == [], f"written: {written}"
+    else:
+        yield
+
+
+def unlinked_rows(store: JobStore, keys: list[str]) -> list[str]:
+    """Of ``keys``, the jobs whose row a new feed link leaves as it is: all of them on SQL (a link is a
+    row of its own), none on MongoDB (``feed_ids`` is part of the job document)."""
+    return [] if isinstance(store, MongoStore) else keys
+
+
+@asynccontextmanager
+async def mongo_writes(store: MongoStore, keys: list[str]) -> AsyncIterator[list[str]]:
+    """The writes to the jobs ``keys`` during the block, from the database's change stream."""
+    db, marker = store.database, new_id("marker")
+    written: list[str] = []
+    async with await db.watch([{"$match": {"ns.coll": {"$in": [JOBS, "test_markers"]}}}]) as stream:
+        yield written
+        await db["test_markers"].insert_one({"_id": marker})  # the stream is read up to it
+        async for change in stream:
+            key = change["documentKey"]["_id"]
+            if key == marker:
+                break
+            if key in keys:
+                written.append(f"{change['operationType']} {key}")
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -136,15 +181,42 @@ def closed_port() -> int:
 # ---------------------------------------------------------------- lifecycle
 
 
-async def test_start_creates_the_schema_the_tables_describe(store: JobStore) -> None:
+async def test_start_creates_the_schema_the_tables_describe(sql_store: SQLStore) -> None:
     """start(): "bring the schema to the current version" — and the migration matches schema.py."""
-    assert isinstance(store, SQLStore)
     opts = {"compare_type": True, "version_table": VERSION_TABLE}
-    async with store.engine.connect() as conn:
+    async with sql_store.engine.connect() as conn:
         diff = await conn.run_sync(
             lambda c: compare_metadata(MigrationContext.configure(c, opts=opts), metadata)
         )
     assert diff == []
+
+
+async def test_start_creates_the_collections_and_indexes_mongo_schema_describes(
+    mongo_store: MongoStore,
+) -> None:
+    """start() on MongoDB: every collection, the indexes ``INDEXES`` lists, the version document."""
+    db = mongo_store.database
+    assert set(await db.list_collection_names()) >= {*INDEXES, SCHEMA}
+    for name, wanted in INDEXES.items():
+        info = await db[name].index_information()
+        keys = {tuple(index["key"]): bool(index.get("unique")) for index in info.values()}
+        for index in wanted:
+            spec = index.document
+            assert keys.get(tuple(spec["key"].items())) == bool(spec.get("unique")), (name, spec, keys)
+    assert (await db[SCHEMA].find_one({"_id": "version"}) or {}).get("version") == SCHEMA_VERSION
+
+
+async def test_a_mongodb_schema_newer_than_the_code_is_refused(mongo_database_url: str) -> None:
+    async with started_store(mongo_database_url) as store:
+        assert isinstance(store, MongoStore)
+        await store.database[SCHEMA].update_one({"_id": "version"}, {"$set": {"version": SCHEMA_VERSION + 1}})
+    with pytest.raises(StoreError) as caught:
+        await create_store(mongo_database_url).start()
+    assert str(caught.value) == (
+        f"store: the MongoDB database is at schema version {SCHEMA_VERSION + 1}, newer than this "
+        f"jobimporter knows ({SCHEMA_VERSION}); upgrade jobimporter"
+    )
+    assert not caught.value.transient
 
 
 async def test_start_again_and_concurrently_is_safe(database_url: str) -> None:
@@ -235,9 +307,9 @@ async def test_in_memory_sqlite_serves_concurrent_tasks() -> None:
         assert await store.count_jobs() == 14
 
 
-async def test_a_store_handed_an_engine_leaves_it_open(database_url: str) -> None:
+async def test_a_store_handed_an_engine_leaves_it_open(sql_database_url: str) -> None:
     """Lifecycle: "one handed an engine/client leaves it open"."""
-    async_url = database_url.replace("sqlite://", "sqlite+aiosqlite://").replace(
+    async_url = sql_database_url.replace("sqlite://", "sqlite+aiosqlite://").replace(
         "postgresql://", "postgresql+asyncpg://"
     )
     engine = create_async_engine(async_url)
@@ -250,6 +322,20 @@ async def test_a_store_handed_an_engine_leaves_it_open(database_url: str) -> Non
         await engine.dispose()
 
 
+async def test_a_store_handed_a_mongo_client_leaves_it_open(mongo_url: str) -> None:
+    """Lifecycle: "one handed an engine/client leaves it open"; it uses the database it is told."""
+    name = f"t_{new_id('db')}"
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)  # no tz_aware: the store's own
+    try:
+        async with MongoStore(client, database=name) as store:
+            await store.upsert_batch(BatchKey("ent_a", 1), "feed_a", [job(1)], now=T0)
+            assert (await store.get_job(job(1).key))["first_seen"] == T0  # aware UTC all the same
+        assert await client[name][JOBS].count_documents({}) == 1  # still open
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
 async def test_unreachable_postgres_is_a_transient_store_error() -> None:
     """Errors: "every method raises StoreError (transient=True when ... lost connection)", never a driver error."""
     store = create_store(f"postgresql://postgres@127.0.0.1:{closed_port()}/nowhere")
@@ -260,6 +346,37 @@ async def test_unreachable_postgres_is_a_transient_store_error() -> None:
     assert str(caught.value).startswith("store: ")
     with pytest.raises(StoreError):
         await store.ping()  # not started: still a StoreError
+
+
+async def test_unreachable_mongodb_is_a_transient_store_error() -> None:
+    """The same on MongoDB, once the client's server selection gives up (10 s unless the URL says)."""
+    store = create_store(f"mongodb://127.0.0.1:{closed_port()}/nowhere")
+    with pytest.raises(StoreError) as caught:
+        await store.start()
+    assert type(caught.value) is StoreError
+    assert caught.value.transient
+    assert str(caught.value).startswith("store: database unreachable (start): ")
+    with pytest.raises(StoreError, match="not started"):
+        await store.ping()
+
+
+async def test_a_standalone_mongodb_is_refused_with_how_to_start_a_replica_set(tmp_path: Path) -> None:
+    """MongoDB transactions need a replica set: start() refuses a standalone server in one line."""
+    server = SecantusServer(tmp_path / "data", extra_args=["--standalone"])
+    server.start()
+    try:
+        store = create_store(with_database(server.url, "jobs"))
+        with pytest.raises(StoreError) as caught:
+            await store.start()
+    finally:
+        server.stop()
+    message = str(caught.value)
+    assert message == (
+        f"store: the MongoDB server at 127.0.0.1:{server.port} is a standalone server, but jobimporter "
+        "needs a replica set (for transactions); start mongod with --replSet rs0 and run rs.initiate() "
+        "once: a one-node replica set will do"
+    )
+    assert "\n" not in message and not caught.value.transient
 
 
 async def test_unopenable_sqlite_is_a_permanent_store_error(tmp_path: Path) -> None:
@@ -469,16 +586,16 @@ async def test_unchanged_rows_are_not_written(store: JobStore) -> None:
     records = jobs(range(20))
     await store.upsert_batch(BatchKey("ent_a", 1), "feed_a", records, now=T0)
     keys = [r.key for r in records]
-    before = await xmins(store, keys) if is_postgres(store) else {}
 
-    result = await store.upsert_batch(BatchKey("ent_b", 1), "feed_a", records, now=T0 + timedelta(minutes=5))
+    async with unwritten(store, keys):
+        result = await store.upsert_batch(
+            BatchKey("ent_b", 1), "feed_a", records, now=T0 + timedelta(minutes=5)
+        )
 
     assert result == UpsertResult(unchanged=20)
     for key in keys:
         stored = await store.get_job(key)
         assert (stored["last_seen"], stored["last_changed"]) == (T0, T0)
-    if is_postgres(store):
-        assert await xmins(store, keys) == before
 
 
 async def test_an_unchanged_record_with_a_new_raw_hash_stores_it_once(store: JobStore) -> None:
@@ -494,11 +611,11 @@ async def test_an_unchanged_record_with_a_new_raw_hash_stores_it_once(store: Job
     assert result == UpsertResult(unchanged=4)
     assert await store.raw_hashes(keys) == dict.fromkeys(keys, "raw-2")
     assert [(await store.get_job(key))["last_changed"] for key in keys] == [T0] * 4
-    before = await xmins(store, keys) if is_postgres(store) else {}
-    again = await store.upsert_batch(BatchKey("ent_c", 1), "feed_a", second, now=T0 + timedelta(minutes=9))
+    async with unwritten(store, keys):
+        again = await store.upsert_batch(
+            BatchKey("ent_c", 1), "feed_a", second, now=T0 + timedelta(minutes=9)
+        )
     assert again == UpsertResult(unchanged=4)
-    if is_postgres(store):
-        assert await xmins(store, keys) == before
 
 
 async def test_unchanged_rows_refresh_last_seen_when_stale(store: JobStore) -> None:
@@ -582,12 +699,34 @@ async def test_a_batch_of_failures_only_is_recorded(store: JobStore) -> None:
     assert await store.batch_results("ent_a") == {0: result}
 
 
-def _refused_values(store: JobStore) -> list[tuple[str, dict[str, Any], str]]:
-    cases: list[tuple[str, dict[str, Any], str]] = [
-        ("unserializable extra", {"extra": {"tags": {"a", "b"}}}, "not JSON serializable"),
+Spoil = Callable[[JobRecord, range], JobRecord]
+
+
+def _with(**fields: Any) -> Spoil:
+    return lambda record, _: record.model_copy(update=fields)
+
+
+def _identity_of_the_first(record: JobRecord, numbers: range) -> JobRecord:
+    """Another key with the (source, external_id) of the batch's first job: the unique index refuses
+    it on the server, whichever backend."""
+    return record.model_copy(update={"external_id": job(numbers[0]).external_id})
+
+
+def _refused_values(store: JobStore) -> list[tuple[str, Spoil, str]]:
+    """(label, how the record is spoiled, words the reason must contain) for each backend's refusals."""
+    unencodable = "cannot encode object" if isinstance(store, MongoStore) else "not JSON serializable"
+    cases: list[tuple[str, Spoil, str]] = [
+        ("unserializable extra", _with(extra={"tags": {"a", "b"}}), unencodable),
+        ("identity of another job", _identity_of_the_first, "external_id"),
     ]
-    if is_postgres(store):  # SQLite stores NUL characters as they are
-        cases.append(("NUL in text", {"title": "Engineer \x00 nul"}, "0x00"))
+    if is_postgres(store):  # SQLite and MongoDB store NUL characters as they are
+        cases.append(("NUL in text", _with(title="Engineer \x00 nul"), "0x00"))
+    if isinstance(store, MongoStore):  # BSON's own limits; JSON columns take both
+        cases.append(("NUL in a key", _with(extra={"a\x00b": "x"}), "NULL byte"))
+        cases.append(("int over 64 bits", _with(extra={"n": 2**70}), "8-byte ints"))
+        # Over 16 MB the server refuses the document; over a 48 MB message the driver does.
+        cases.append(("over 16 MB", _with(description_html="x" * 17_000_000), "16777216"))
+        cases.append(("over 48 MB", _with(description_html="x" * 49_000_000), "MongoDB holds at most"))
     return cases
 
 
@@ -595,11 +734,11 @@ def _refused_values(store: JobStore) -> list[tuple[str, dict[str, Any], str]]:
 async def test_a_record_the_database_refuses_fails_alone(store: JobStore, existing: bool) -> None:
     """upsert_batch: "a record the database refuses fails alone with the reason; the rest of the
     batch is written"."""
-    for case, (label, bad_fields, reason) in enumerate(_refused_values(store)):
+    for case, (label, spoil, reason) in enumerate(_refused_values(store)):
         numbers = range(case * 10, case * 10 + 5)
         if existing:
             await store.upsert_batch(BatchKey(f"ent_{label}", 1), "feed_a", jobs(numbers), now=T0)
-        bad = job(numbers[2], "v2", **bad_fields)
+        bad = spoil(job(numbers[2], "v2"), numbers)
         batch = [job(n, "v2") if n != numbers[2] else bad for n in numbers]
 
         result = await store.upsert_batch(BatchKey(f"ent_{label}", 2), "feed_a", batch, now=T0 + DAY)
@@ -607,7 +746,7 @@ async def test_a_record_the_database_refuses_fails_alone(store: JobStore, existi
         assert (result.new + result.updated, result.failed) == (4, 1), label
         assert result.failures[0].external_id == bad.external_id
         assert result.failures[0].reason.startswith("could not be stored: ")
-        assert reason in result.failures[0].reason, label
+        assert reason in result.failures[0].reason, (label, result.failures[0].reason)
         hashes = await store.job_hashes([r.key for r in batch])
         assert hashes.get(bad.key) == (job(numbers[2]).content_hash if existing else None)
         assert all(hashes[r.key] == r.content_hash for r in batch if r is not bad)
@@ -777,21 +916,20 @@ async def test_known_items_count_as_unchanged_and_are_linked_without_writes(stor
     """upsert_batch: each stored ``known`` key "is unchanged (last_seen refreshed when stale, linked
     to feed_id)"; one no longer stored "fails with a reason"."""
     await store.upsert_batch(BatchKey("ent_a", 1), "feed_a", jobs(range(4)), now=T0)
+    await store.upsert_batch(BatchKey("ent_a", 2), "feed_b", [job(3)], now=T0)  # job 3: linked already
     keys = [job(n).key for n in range(4)]
-    before = await xmins(store, keys) if is_postgres(store) else {}
     known = [(job(n).key, job(n).external_id) for n in range(4)] + [("gone0001", "https://jobs.example/gone")]
 
-    result = await store.upsert_batch(
-        BatchKey("ent_b", 1), "feed_b", jobs(range(4, 6)), now=T0 + timedelta(seconds=5), known=known
-    )
+    async with unwritten(store, [*unlinked_rows(store, keys[:3]), keys[3]]):
+        result = await store.upsert_batch(
+            BatchKey("ent_b", 1), "feed_b", jobs(range(4, 6)), now=T0 + timedelta(seconds=5), known=known
+        )
 
     assert (result.new, result.updated, result.unchanged, result.failed) == (2, 0, 4, 1)
     assert result.failures[0].external_id == "https://jobs.example/gone"
     assert "next run" in result.failures[0].reason
     assert (await store.get_job(job(1).key))["feed_ids"] == ["feed_a", "feed_b"]
     assert (await store.get_job(job(1).key))["last_seen"] == T0  # recent: not rewritten
-    if is_postgres(store):
-        assert await xmins(store, keys) == before
 
     late = T0 + timedelta(seconds=120)
     stale = await store.upsert_batch(
@@ -807,14 +945,14 @@ async def test_a_batch_of_known_items_only_is_confirmed_linked_and_recorded_once
     PostgreSQL): stored keys are unchanged and linked, a vanished one fails with its reason, and a
     second delivery of the batch returns what the first recorded."""
     await store.upsert_batch(BatchKey("ent_a", 1), "feed_a", jobs(range(3)), now=T0)
-    keys = [job(n).key for n in range(3)]
-    before = await xmins(store, keys) if is_postgres(store) else {}
     gone = ("gone0001", "https://jobs.example/gone")
     known = [(job(0).key, job(0).external_id), gone, *[(job(n).key, job(n).external_id) for n in (1, 2)]]
 
-    result = await store.upsert_batch(
-        BatchKey("ent_b", 1), "feed_b", [], now=T0 + timedelta(seconds=5), known=known
-    )
+    keys = [job(n).key for n in range(3)]
+    async with unwritten(store, unlinked_rows(store, keys)):  # recent last_seen: no job row written
+        result = await store.upsert_batch(
+            BatchKey("ent_b", 1), "feed_b", [], now=T0 + timedelta(seconds=5), known=known
+        )
 
     assert (result.new, result.updated, result.unchanged, result.failed) == (0, 0, 3, 1)
     assert [f.external_id for f in result.failures] == ["https://jobs.example/gone"]
@@ -822,9 +960,12 @@ async def test_a_batch_of_known_items_only_is_confirmed_linked_and_recorded_once
     for n in range(3):
         stored = await store.get_job(job(n).key)
         assert (stored["feed_ids"], stored["last_seen"]) == (["feed_a", "feed_b"], T0)
-    if is_postgres(store):
-        assert await xmins(store, keys) == before  # recent last_seen: no job row written
 
+    async with unwritten(store, keys):  # linked and seen recently: nothing to write
+        quiet = await store.upsert_batch(
+            BatchKey("ent_c", 1), "feed_b", [], now=T0 + timedelta(seconds=7), known=known
+        )
+    assert quiet == result
     again = await store.upsert_batch(
         BatchKey("ent_b", 1), "feed_b", [], now=T0 + timedelta(seconds=9), known=known[:1]
     )

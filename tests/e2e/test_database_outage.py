@@ -17,6 +17,7 @@ from jobimporter.events import BatchProcessed, EntryChanged
 from jobimporter.models import EntryStatus, RunStatus, Trigger
 from jobimporter.runs import start_run, wait_for_run
 from jobimporter.runtime import Runtime
+from plugins.mongo import SecantusServer, with_database
 from plugins.postgres import _start_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.external_service]
@@ -57,6 +58,48 @@ async def test_a_database_outage_mid_run_backs_off_and_completes(
         await asyncio.to_thread(own_postgres._cleanup)  # pg_ctl stop: every connection drops
         await asyncio.sleep(3)
         await asyncio.to_thread(own_postgres.ensure_postgres_running)
+        done = await asyncio.wait_for(waiting, 120)
+        distinct = await rt.ctx.store.count_jobs()
+
+    assert done.status is RunStatus.COMPLETED, [(e.name, e.status, e.error) for e in done.feeds]
+    assert sum(e.new for e in done.feeds) == distinct
+    for entry in done.feeds:
+        assert entry.status is EntryStatus.COMPLETED and entry.failed == 0
+        path = "/" + entry.url.split("/", 3)[3]
+        assert (
+            entry.total_fetched
+            == entry.new + entry.updated + entry.unchanged
+            == nine_feeds()[path].count(b"<item>")
+        )
+
+
+async def test_a_mongodb_outage_mid_run_backs_off_and_completes(
+    tmp_path: Path, redis_url: str, feeds: Any, own_mongo: SecantusServer
+) -> None:
+    """The same on MongoDB: the server stops (SIGTERM: every connection drops) once feeds are being
+    written, and starts again on the same port and data 3 s later."""
+    settings = Settings(
+        data_dir=tmp_path / "data", redis_url=redis_url, database_url=with_database(own_mongo.url, "jobs"),
+        batch_size=4, concurrency=3, host_interval_s=0, attempts=8, backoff_ms=250,
+        lock_duration_ms=3000, stalled_interval_ms=1000,
+    )  # fmt: skip
+    sources = serve_feeds(feeds, nine_feeds(), delay_s=0.5)
+    async with Runtime(settings, workers=True) as rt:
+        rows = await rt.ctx.store.sync_feeds(sources)
+        after = await rt.ctx.events.last_id()
+        run = await start_run(rt.ctx, rows, Trigger.CLI)
+        batching = asyncio.Event()
+
+        def on_event(event: Any) -> None:
+            if isinstance(event, BatchProcessed):
+                batching.set()
+
+        waiting = asyncio.create_task(wait_for_run(rt.ctx, run.run_id, after, on_event))
+        await asyncio.wait_for(batching.wait(), 30)  # batches are being written
+        await asyncio.to_thread(own_mongo.stop)
+        assert not waiting.done()  # the outage is mid-run
+        await asyncio.sleep(3)
+        await asyncio.to_thread(own_mongo.start)
         done = await asyncio.wait_for(waiting, 120)
         distinct = await rt.ctx.store.count_jobs()
 

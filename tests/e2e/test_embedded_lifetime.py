@@ -129,7 +129,9 @@ def test_a_process_that_joined_keeps_working_when_the_starter_is_killed(
     env = env_for(data_dir)
     sources = sources_file(tmp_path, feeds)
     # The starter serves the API only: killing it strands no job, so the import has nothing to wait for.
-    starter = subprocess.Popen([*JOBIMPORTER, "api", "--port", "0"], env=env, stderr=subprocess.PIPE, text=True)
+    starter = subprocess.Popen(
+        [*JOBIMPORTER, "api", "--port", "0"], env=env, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert wait_until(lambda: (data_dir / "redis" / "redis.pid").exists(), 30)
         joined = subprocess.Popen(

@@ -110,11 +110,11 @@ async def test_a_429_holds_the_whole_host_back_for_its_retry_after(
 
 
 async def test_runs_started_at_once_from_two_processes_never_take_the_same_feed(
-    tmp_path: Path, redis_url: str, pg_database_url: str
+    tmp_path: Path, redis_url: str, server_database_url: str
 ) -> None:
     """Two manual triggers (and a cron tick) at the same moment, from two processes' runtimes: each
     feed is queued in exactly one run and skipped, with the reason, in the others."""
-    settings = settings_for(tmp_path, redis_url, database_url=pg_database_url)
+    settings = settings_for(tmp_path, redis_url, database_url=server_database_url)
     sources = [FeedSource(name=f"f{i}", url=f"https://f{i}.example/feed") for i in range(5)]
     async with Runtime(settings, workers=False) as one, Runtime(settings, workers=False) as two:
         feed_rows = await one.ctx.store.sync_feeds(sources)

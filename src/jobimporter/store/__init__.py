@@ -4,7 +4,8 @@ database URL's scheme to a backend (and rewrites the driver part to the async dr
 - ``sqlite:///path``, ``sqlite+aiosqlite:///path`` → ``SQLStore`` over aiosqlite
 - ``postgresql://``, ``postgres://``, ``postgresql+asyncpg://``, ``postgresql+psycopg://``
   → ``SQLStore`` over asyncpg
-- ``mongodb://``, ``mongodb+srv://`` → planned, refused for now
+- ``mongodb://``, ``mongodb+srv://`` → ``MongoStore`` over pymongo's ``AsyncMongoClient`` (the URL
+  as it is: pymongo reads its options)
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ def create_store(url: str) -> JobStore:
         # Not echoed: a string without a scheme may still hold a password.
         raise ConfigError(f"store: the database setting is not a database URL (no scheme://); {_accepted()}")
     if scheme in _MONGO_SCHEMES:
-        raise ConfigError(
-            "store: the MongoDB backend is not available yet (planned); use sqlite:// or postgresql://"
-        )
+        from jobimporter.store.mongo import MongoStore  # only now, as SQLAlchemy below
+
+        return MongoStore(f"{scheme}://{rest}")
     driver = _SQL_SCHEMES.get(scheme)
     if driver is None:
         raise ConfigError(f"store: unsupported database URL scheme {scheme!r}; {_accepted()}")

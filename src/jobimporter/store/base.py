@@ -1,10 +1,10 @@
 """The storage port. Docstrings here are the contract every backend honours; the contract test suite
 (``tests/contract/test_store.py``) runs unchanged over each backend.
 
-Backends: ``SQLStore`` (SQLite, PostgreSQL) now, MongoDB later. Nothing in this contract assumes SQL:
-ids are strings made by the domain (``models.new_id``), job identity is ``JobRecord.key``, and every
-multi-step write is described by its effect, so a document store can meet it with ``bulk_write``
-plus a unique index.
+Backends: ``SQLStore`` (SQLite, PostgreSQL) and ``MongoStore`` (MongoDB). Nothing in this contract
+assumes SQL: ids are strings made by the domain (``models.new_id``), job identity is
+``JobRecord.key``, and every multi-step write is described by its effect, so a document store can
+meet it with ``bulk_write`` plus a unique index.
 """
 
 from __future__ import annotations
