@@ -12,12 +12,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from jobimporter.errors import Conflict, NotFound
+from jobimporter.mapping import FieldMapping
 from jobimporter.models import Feed, FeedSource, new_id
 from jobimporter.store.base import FeedChanges
 from jobimporter.store.mongo_errors import DUPLICATE_KEY
 from jobimporter.store.mongo_schema import FEEDS, Document
 
-_SYNCED = ("name", "format", "enabled", "priority", "cron")  # what the sources file decides
+# What the sources file decides.
+_SYNCED = ("name", "format", "enabled", "priority", "cron", "profile", "mapping", "max_pages")
 _FEED_FIELDS = frozenset(Feed.model_fields) - {"id"}
 _BY_NAME = [("name", ASCENDING), ("url", ASCENDING)]
 
@@ -32,7 +34,14 @@ def feed_of(doc: Document) -> Feed:
 
 
 def _synced_fields(source: FeedSource) -> Document:
-    return {name: plain(getattr(source, name)) for name in _SYNCED}
+    return {name: _stored(getattr(source, name)) for name in _SYNCED}
+
+
+def _stored(value: Any) -> Any:
+    """A field as the feed document holds it: enums as values, a field mapping as its JSON."""
+    if isinstance(value, FieldMapping):
+        return value.model_dump(mode="json", exclude_defaults=True)
+    return plain(value)
 
 
 def _new_feed(source: FeedSource, now: datetime) -> Document:
@@ -110,7 +119,7 @@ async def add_feed(db: AsyncDatabase[Document], source: FeedSource, now: datetim
 
 async def update_feed(db: AsyncDatabase[Document], feed_id: str, changes: FeedChanges) -> Feed:
     current = await get_feed(db, feed_id)
-    values: Document = {name: plain(value) for name, value in changes.items()}
+    values: Document = {name: _stored(value) for name, value in changes.items()}
     if "url" in values and values["url"] != current.url:
         if await db[FEEDS].find_one({"url": values["url"], "_id": {"$ne": feed_id}}, {"_id": 1}):
             raise _url_taken(values["url"])

@@ -56,6 +56,8 @@ def job_filter(query: JobQuery, feed_id: str | None = None) -> Document:
         ("job_types", query.job_type),
         ("categories", query.category),
         ("locations", query.location),
+        ("employment_types", query.employment_type),
+        ("workplace", query.workplace),
     ):
         if value is not None:
             conditions.append({name: value})  # an array field matches an element equal to the value
