@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fixtures.sql import is_sqlite, run_sql
+from fixtures.sql import SQL_BACKENDS, is_sqlite, run_sql
 from jobimporter.config import Settings
 from jobimporter.runtime import Runtime
 
@@ -132,6 +132,7 @@ async def test_unknown_letters_and_queues(client: httpx.AsyncClient) -> None:
     assert (await client.post("/api/failed/retry", params={"queue": "elsewhere"})).status_code == 422
 
 
+@pytest.mark.parametrize("database_url", SQL_BACKENDS)
 async def test_a_failed_batch_is_retried_and_its_entry_recounted(
     client: httpx.AsyncClient,
     feeds: Any,

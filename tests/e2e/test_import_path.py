@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pytest_lazy_fixtures import lf
 
-from fixtures.sql import run_sql
+from fixtures.sql import SQL_BACKENDS, run_sql
 from fixtures.wpjm import changed_copy, load_real_jobs, many_jobs, nine_feeds, render_feed, serve_feeds
 from jobimporter.config import Settings
 from jobimporter.models import EntryStatus, FeedSource, ImportRun, RunStatus, Trigger
@@ -207,6 +207,7 @@ async def test_a_known_batch_the_store_refuses_in_the_feed_job_is_left_to_a_batc
     ]
 
 
+@pytest.mark.parametrize("database_url", SQL_BACKENDS)
 async def test_a_store_error_during_the_fan_out_is_the_reason_the_entry_gives(
     feeds: Any, run_import: Any, settings: Settings
 ) -> None:

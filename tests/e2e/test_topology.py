@@ -29,8 +29,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.external_service]
 PREMIUM = "/?feed=job_feed&job_categories=management"
 HOST_INTERVAL_S = 0.5  # not the default 2 s, so three cron slots fit; test_default_workload runs at 2 s
 # Slots are granted on Redis's clock and the feed server stamps arrivals on its own: on a machine this
-# loaded (five processes and PostgreSQL on two cores), a request leaves up to ~0.1 s after its slot.
-TOLERANCE_S = 0.1
+# loaded (five processes and the database on two cores; SecantusDB is a Python server), a request
+# leaves up to ~0.1-0.15 s after its slot.
+TOLERANCE_S = 0.15
 
 
 def sources_file(path: Path, feeds: Any) -> Path:
