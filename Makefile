@@ -18,8 +18,8 @@ run: $(STAMP)            ## the long-running service: workers + hourly schedule,
 import: $(STAMP)         ## import every feed once and print the summary
 	$(BIN)/jobimporter import
 
-test: $(STAMP)           ## the whole test suite against real (private) Redis and PostgreSQL
-	$(BIN)/pytest -q -p no:cacheprovider
+test: $(STAMP)           ## the whole suite against real private Redis, PostgreSQL, SecantusDB; 2 processes
+	$(BIN)/pytest -q -p no:cacheprovider -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

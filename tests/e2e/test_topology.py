@@ -75,9 +75,10 @@ def test_three_workers_two_schedulers_a_killed_worker_and_exact_counts(
     processes = [subprocess.Popen([*command, role], env=env) for role in roles]
     try:
         deadline = time.monotonic() + 30
-        while not feeds.requests and time.monotonic() < deadline:  # the first slot's run has begun
+        # The first run's first three requests have gone (the premium feed's among them: a worker
+        # killed while holding it would only give it back after its lock lapsed), then the kill.
+        while len(feeds.requests) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(0.4)
         processes[0].send_signal(signal.SIGKILL)  # a worker dies mid-run
         time.sleep(11)  # two more slots
         schedulers = stop(processes[3:])  # no new runs; the two live workers finish what is queued
