@@ -75,13 +75,14 @@ async def test_one_request_per_host_per_interval_across_workers(
 async def test_waiting_for_the_host_never_costs_an_attempt(
     tmp_path: Path, redis_url: str, feeds: Any
 ) -> None:
-    """One attempt per job, four feeds on one host: three of them step aside for their turn (the
-    interval is longer than a wait in place), and every one still completes on its only attempt."""
+    """One attempt per job, four feeds on one host at the default interval: three of them step aside
+    for their turn, and every one still completes on its only attempt."""
     body = render_feed(load_real_jobs()[:2], title="t", link="https://jobicy.com")
     for n in range(4):
         feeds.route(f"/a{n}", body=body)
     sources = [FeedSource(name=f"a{n}", url=feeds.url(f"/a{n}")) for n in range(4)]
-    run = await import_all(settings_for(tmp_path, redis_url, attempts=1, host_interval_s=0.5), sources)
+    interval = Settings().host_interval_s  # the default, 2 s
+    run = await import_all(settings_for(tmp_path, redis_url, attempts=1, host_interval_s=interval), sources)
 
     assert run.status is RunStatus.COMPLETED, [(e.name, e.status, e.error) for e in run.feeds]
     assert all(e.status is EntryStatus.COMPLETED and e.error is None for e in run.feeds)
