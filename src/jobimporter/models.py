@@ -111,11 +111,14 @@ class FeedSource(BaseModel):
 
 
 class Feed(FeedSource):
-    """A feed as stored: its id and the HTTP validators from its last complete import."""
+    """A feed as stored: its id, the HTTP validators from its last complete import, and, when its
+    health paused it (``enabled`` false), when and why."""
 
     id: str
     etag: str | None = None
     last_modified: str | None = None
+    paused_at: datetime | None = None
+    paused_reason: str | None = None
 
 
 # ---------------------------------------------------------------- parse → normalize
@@ -199,10 +202,13 @@ class JobRecord(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class ItemFailure:
-    """Why one item failed. ``external_id`` is the item's id, or ``item #N`` when it has none."""
+    """Why one item failed. ``external_id`` is the item's id, or ``item #N`` when it has none.
+    ``key`` is the job's key when the item was identified before it failed: the feed still lists
+    that job, so it does not leave the feed (see ``JobStore.finalize_entry``)."""
 
     external_id: str
     reason: str
+    key: str | None = None
 
     def to_dict(self) -> dict[str, str]:
         return {"external_id": self.external_id, "reason": self.reason}
@@ -282,6 +288,7 @@ class ImportEntry(BaseModel):
     """One feed's part of one run: the exact counts and every failure reason.
 
     Invariant for a completed entry: ``total_fetched == new + updated + unchanged + failed``.
+    ``expired`` counts apart: the jobs it no longer listed, which left this feed this time.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -302,6 +309,7 @@ class ImportEntry(BaseModel):
     updated: int = 0
     unchanged: int = 0
     failed: int = 0
+    expired: int = 0
     batches: int = 0
     failures: list[dict[str, str]] = Field(default_factory=list)
     error: str | None = None
@@ -318,3 +326,49 @@ class ImportRun(BaseModel):
     started_at: datetime
     finished_at: datetime | None = None
     feeds: list[ImportEntry] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- job lifecycle and the change log
+
+
+class JobStatus(StrEnum):
+    ACTIVE = "active"  # some feed lists it, and its end date (if any) has not passed
+    EXPIRED = "expired"
+
+
+class ExpiryReason(StrEnum):
+    LEFT_FEEDS = "left its feeds"
+    END_DATE = "its end date passed"
+
+
+class FailureKind(StrEnum):
+    """How a feed import failed, for the feed's health: a permanent failure (404, 410, 403, not a
+    feed, too large, a document that cannot be parsed at all) counts towards pausing the feed; a
+    transient one (timeouts, connections, 429, 5xx, the database away) never does."""
+
+    PERMANENT = "permanent"
+    TRANSIENT = "transient"
+
+
+class ChangeKind(StrEnum):
+    NEW = "new"
+    UPDATED = "updated"
+    EXPIRED = "expired"
+    REACTIVATED = "reactivated"
+
+
+class JobChange(BaseModel):
+    """One entry of the change log. ``cursor`` orders the log (see ``JobStore.list_changes``);
+    ``fields`` names the fields an update changed; ``feed_id``/``entry_id`` the import that made the
+    change (none for an expiry found by the sweep); ``reason`` why a job expired."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cursor: int
+    at: datetime
+    job_key: str
+    kind: ChangeKind
+    fields: list[str] = Field(default_factory=list)
+    feed_id: str | None = None
+    entry_id: str | None = None
+    reason: str | None = None

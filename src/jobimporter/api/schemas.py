@@ -112,6 +112,7 @@ class FeedHealthOut(BaseModel):
     success_rate: float | None = None
     median_fetch_s: float | None = None
     last_error: str | None = None
+    permanent_failures: int = 0
 
 
 class FeedOut(Feed):

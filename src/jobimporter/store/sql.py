@@ -27,13 +27,15 @@ from jobimporter.models import (
     ImportEntry,
     ImportRun,
     ItemFailure,
+    JobChange,
     JobRecord,
     UpsertResult,
     utcnow,
 )
-from jobimporter.store import sql_feeds, sql_history, sql_jobs, sql_queries
+from jobimporter.store import sql_changes, sql_feeds, sql_history, sql_jobs, sql_lifecycle, sql_queries
 from jobimporter.store.base import (
     EntryChanges,
+    EntryLifecycle,
     EntryQuery,
     FeedChanges,
     FeedHealth,
@@ -156,7 +158,7 @@ class SQLStore(JobStore):
 
     async def update_feed(self, feed_id: str, changes: FeedChanges) -> Feed:
         async with self._writing("update feed") as conn:
-            return await sql_feeds.update_feed(conn, feed_id, changes)
+            return await sql_feeds.update_feed(conn, feed_id, changes, utcnow())
 
     async def delete_feed(self, feed_id: str) -> None:
         async with self._writing("delete feed") as conn:
@@ -216,15 +218,18 @@ class SQLStore(JobStore):
         finished_at: datetime,
         error: str | None = None,
         missing_batches: Sequence[tuple[int, int, str]] = (),
+        lifecycle: EntryLifecycle | None = None,
     ) -> ImportEntry:
         async with self._writing("finalize entry") as conn:
             return await sql_history.finalize_entry(
                 conn,
+                self._ready()[1],
                 entry_id,
                 status=status,
                 finished_at=finished_at,
                 error=error,
                 missing_batches=missing_batches,
+                lifecycle=lifecycle,
             )
 
     async def reopen_entry(self, entry_id: str) -> ImportEntry:
@@ -305,3 +310,23 @@ class SQLStore(JobStore):
     async def job_hashes(self, keys: Sequence[str]) -> dict[str, str]:
         async with self._reading("read job hashes") as conn:
             return await sql_jobs.column_by_key(conn, self._ready()[1], "content_hash", keys)
+
+    # ------------------------------------------------------------ lifecycle and change log
+
+    async def expire_due_jobs(self, now: datetime, *, expire_after_s: float, limit: int = 1000) -> int:
+        async with self._writing("expire due jobs") as conn:
+            return await sql_lifecycle.expire_due_jobs(conn, self._ready()[1], now, expire_after_s, limit)
+
+    async def purge_expired(self, expired_before: datetime) -> int:
+        async with self._writing("purge expired jobs") as conn:
+            return await sql_lifecycle.purge_expired(conn, expired_before)
+
+    async def list_changes(
+        self, *, after: int = 0, limit: int = 100, job_key: str | None = None
+    ) -> list[JobChange]:
+        async with self._reading("list changes") as conn:
+            return await sql_changes.list_changes(conn, after=after, limit=limit, job_key=job_key)
+
+    async def last_change_cursor(self) -> int:
+        async with self._reading("read the last change") as conn:
+            return await sql_changes.last_change_cursor(conn)
