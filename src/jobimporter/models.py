@@ -372,3 +372,87 @@ class JobChange(BaseModel):
     feed_id: str | None = None
     entry_id: str | None = None
     reason: str | None = None
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+class WebhookEvent(StrEnum):
+    RUN_FINISHED = "run.finished"  # every run that finishes, whatever its status
+    RUN_PARTIAL = "run.partial"  # runs that finished partial
+    RUN_FAILED = "run.failed"  # runs that failed
+    FEED_PAUSED = "feed.paused"  # a feed paused by its health
+    JOBS_CHANGED = "jobs.changed"  # the change log, in batches
+
+
+RUN_EVENTS = (WebhookEvent.RUN_FINISHED, WebhookEvent.RUN_PARTIAL, WebhookEvent.RUN_FAILED)
+
+
+class WebhookFormat(StrEnum):
+    JSON = "json"  # our signed JSON envelope
+    SLACK = "slack"  # {"text": ...}, what a Slack incoming webhook takes (run and feed events only)
+
+
+class WebhookSource(BaseModel):
+    """A webhook endpoint as configured (``[[webhooks]]`` of the sources file, or the API). ``secret``
+    signs every body (HMAC-SHA256); a stored endpoint without one given gets a random one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=500)
+    url: str = Field(pattern=r"^https?://")
+    secret: str | None = Field(default=None, min_length=16, max_length=500)
+    events: list[WebhookEvent] = Field(min_length=1)
+    format: WebhookFormat = WebhookFormat.JSON
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _slack_takes_no_job_changes(self) -> Self:
+        if self.format is WebhookFormat.SLACK and WebhookEvent.JOBS_CHANGED in self.events:
+            raise ValueError("format 'slack' carries run and feed events only, not jobs.changed")
+        return self
+
+
+class Webhook(WebhookSource):
+    """A stored endpoint: its id, its secret, and the cursor of the last change it was sent."""
+
+    id: str
+    secret: str = Field(min_length=16, max_length=500)
+    changes_cursor: int = 0
+    created_at: datetime
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # queued, or being retried
+    DELIVERED = "delivered"  # the endpoint answered 2xx
+    FAILED = "failed"  # it never did, within the attempts (or answered a 4xx that retrying cannot fix)
+
+
+class DeliveryAttempt(BaseModel):
+    """One POST and its answer: ``status_code`` (none when no answer came), ``error``, the first
+    1,000 characters of the answer's body."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    duration_s: float
+    status_code: int | None = None
+    error: str | None = None
+    response: str = ""
+
+
+class Delivery(BaseModel):
+    """One event for one endpoint: the exact body sent, and every attempt with its answer. ``subject``
+    names what it is about (a run id, a feed id, a range of change cursors)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    webhook_id: str
+    event: WebhookEvent
+    subject: str
+    body: str
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    attempts: list[DeliveryAttempt] = Field(default_factory=list)
+    created_at: datetime
+    finished_at: datetime | None = None

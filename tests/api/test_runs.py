@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.external_service]
 RUN_KEYS = {"run_id", "trigger", "status", "started_at", "finished_at", "feeds", "totals", "duration_s"}
 ENTRY_KEYS = {
     "id", "run_id", "feed_id", "url", "name", "status", "http_status", "bytes", "duration_s", "started_at",
-    "finished_at", "total_fetched", "new", "updated", "unchanged", "failed", "batches", "failures", "error",
+    "finished_at", "total_fetched", "new", "updated", "unchanged", "failed", "expired", "batches", "failures",
+    "error",
 }  # fmt: skip
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

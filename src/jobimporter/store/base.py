@@ -22,6 +22,9 @@ from typing_extensions import TypedDict
 from jobimporter.mapping import FieldMapping
 from jobimporter.models import (
     BatchKey,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
     EntryStatus,
     ExpiryReason,
     FailureKind,
@@ -38,6 +41,10 @@ from jobimporter.models import (
     RunStatus,
     Trigger,
     UpsertResult,
+    Webhook,
+    WebhookEvent,
+    WebhookFormat,
+    WebhookSource,
 )
 
 
@@ -68,6 +75,26 @@ class FeedChanges(TypedDict, total=False):
     profile: str
     mapping: FieldMapping | None  # None: no mapping (the format decides)
     max_pages: int
+
+
+class WebhookChanges(TypedDict, total=False):
+    """Fields of a webhook that ``update_webhook`` may set."""
+
+    name: str
+    url: str
+    secret: str
+    events: list[WebhookEvent]
+    format: WebhookFormat
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryQuery:
+    """Filters of ``list_deliveries``/``count_deliveries``; ``None`` means "any"."""
+
+    webhook_id: str | None = None
+    status: DeliveryStatus | None = None
+    created_before: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -569,6 +596,70 @@ class JobStore(ABC):
     @abstractmethod
     async def last_change_cursor(self) -> int:
         """The greatest visible cursor, or 0 for an empty log: read from here to see only what comes."""
+
+    # ------------------------------------------------------------ webhooks
+
+    @abstractmethod
+    async def add_webhook(self, source: WebhookSource) -> Webhook:
+        """Store a new endpoint with a fresh id (and a random secret when ``source`` has none); its
+        ``changes_cursor`` is ``last_change_cursor()``, so it is sent the changes from now on.
+        ``Conflict`` if an endpoint has that URL."""
+
+    @abstractmethod
+    async def sync_webhooks(self, sources: Sequence[WebhookSource]) -> list[Webhook]:
+        """Make the stored endpoints match ``sources`` by URL, as ``sync_feeds`` does for feeds: new
+        ones added (as ``add_webhook``), the others' name, events, format, enabled and (when given)
+        secret updated; ids and cursors kept. Returns them in the order of ``sources``."""
+
+    @abstractmethod
+    async def list_webhooks(self, *, enabled_only: bool = False) -> list[Webhook]:
+        """Every endpoint, by name then URL."""
+
+    @abstractmethod
+    async def get_webhook(self, webhook_id: str) -> Webhook:
+        """One endpoint; ``NotFound`` if absent."""
+
+    @abstractmethod
+    async def update_webhook(self, webhook_id: str, changes: WebhookChanges) -> Webhook:
+        """Set the given fields; ``NotFound`` if absent, ``Conflict`` if another has the new URL."""
+
+    @abstractmethod
+    async def delete_webhook(self, webhook_id: str) -> None:
+        """Remove the endpoint; its deliveries stay. ``NotFound`` if absent."""
+
+    @abstractmethod
+    async def add_deliveries(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        """Store the deliveries whose id is not stored yet; returns those, in order. A delivery's id
+        names its endpoint and subject, so adding the same one twice (two dispatchers, a restart)
+        stores it once."""
+
+    @abstractmethod
+    async def add_changes_delivery(self, delivery: Delivery, *, after: int, until: int) -> bool:
+        """Atomically: if the endpoint's ``changes_cursor`` is still ``after``, move it to ``until``
+        and store ``delivery`` (the changes after ``after`` up to ``until``), and return True;
+        otherwise change nothing and return False. So each change goes out once per endpoint,
+        whoever dispatches."""
+
+    @abstractmethod
+    async def record_attempt(
+        self, delivery_id: str, attempt: DeliveryAttempt, status: DeliveryStatus
+    ) -> Delivery:
+        """Append ``attempt`` to the delivery and set its status (``finished_at`` = the attempt's time
+        once it is no longer pending). ``NotFound`` if absent."""
+
+    @abstractmethod
+    async def get_delivery(self, delivery_id: str) -> Delivery:
+        """One delivery; ``NotFound`` if absent."""
+
+    @abstractmethod
+    async def list_deliveries(
+        self, *, limit: int = 50, offset: int = 0, query: DeliveryQuery | None = None
+    ) -> list[Delivery]:
+        """Deliveries matching ``query``, newest first (``created_at``, then id)."""
+
+    @abstractmethod
+    async def count_deliveries(self, query: DeliveryQuery | None = None) -> int:
+        """How many deliveries match ``query``."""
 
 
 # The fields an ``updated`` change names when their values differ: the record's content, without its
