@@ -14,6 +14,7 @@ pytest_plugins = [
     "plugins.postgres",
     "plugins.databases",
     "plugins.feedserver",
+    "plugins.hookserver",
     "plugins.redis",
 ]
 

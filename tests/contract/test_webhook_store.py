@@ -34,7 +34,7 @@ def delivery(webhook_id: str, n: int, **fields: object) -> Delivery:
         "webhook_id": webhook_id,
         "event": WebhookEvent.RUN_FINISHED,
         "subject": f"run_{n}",
-        "body": '{"n": %d}' % n,
+        "body": f'{{"n": {n}}}',
         "created_at": T0 + timedelta(minutes=n),
     }
     return Delivery(**(values | fields))  # type: ignore[arg-type]
@@ -62,7 +62,11 @@ async def test_sync_webhooks_by_url_keeps_ids_cursors_and_unstated_secrets(store
     again_a, again_b = await store.sync_webhooks(
         [hook("a", events=[WebhookEvent.JOBS_CHANGED], enabled=False), hook("b", secret="c" * 16)]
     )
-    assert (again_a.id, again_a.secret, again_a.changes_cursor) == (first.id, first.secret, first.changes_cursor)
+    assert (again_a.id, again_a.secret, again_a.changes_cursor) == (
+        first.id,
+        first.secret,
+        first.changes_cursor,
+    )
     assert (again_a.events, again_a.enabled) == ([WebhookEvent.JOBS_CHANGED], False)
     assert (again_b.id, again_b.secret) == (second.id, "c" * 16)
     assert [w.id for w in await store.list_webhooks(enabled_only=True)] == [second.id]
