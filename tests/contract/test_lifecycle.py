@@ -8,9 +8,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
+from pytest_lazy_fixtures import lf
 
+from fixtures.sql import run_sql
 from jobimporter.models import (
     BatchKey,
     ChangeKind,
@@ -31,6 +34,7 @@ from jobimporter.models import (
 )
 from jobimporter.store import JobStore
 from jobimporter.store.base import EntryLifecycle, JobQuery
+from jobimporter.store.sql import SQLStore
 
 from .test_store import DAY, T0, is_postgres, job, jobs, source, xmins
 
@@ -499,3 +503,44 @@ async def test_pause_after_zero_never_pauses(store: JobStore, pause_after: int) 
     for hour in range(6):
         await failing(store, feed, T0 + hour * HOUR, FailureKind.PERMANENT, pause_after=pause_after)
     assert (await store.get_feed(feed.id)).enabled
+
+
+SLOW_FIRST_CHANGE = (
+    "CREATE SEQUENCE slow_first_change",
+    (
+        "CREATE FUNCTION slow_first_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF nextval('slow_first_change') = 1 THEN PERFORM pg_sleep(1); END IF; RETURN NEW; END $$"
+    ),
+    (
+        "CREATE TRIGGER slow_first_change BEFORE INSERT ON changes FOR EACH ROW "
+        "EXECUTE FUNCTION slow_first_change()"
+    ),
+)
+
+
+# PostgreSQL only: SQLite's writers take turns, so commit order is cursor order there by construction.
+@pytest.mark.parametrize("store", [lf("postgres_store")], ids=["postgres"])
+async def test_changes_become_visible_in_cursor_order(store: JobStore) -> None:
+    """Class docstring: "changes become visible in cursor order (a change commits only after every
+    change with a smaller cursor is visible)". On PostgreSQL a trigger (from outside) holds the first
+    batch's append for a second after its cursor was drawn, while a second batch appends behind it; a
+    reader polling all the while never sees a cursor it would have to go back for."""
+    assert isinstance(store, SQLStore)
+    await run_sql(store.engine.url.render_as_string(hide_password=False), *SLOW_FIRST_CHANGE)
+    reads: list[list[int]] = []
+    writing = asyncio.gather(
+        store.upsert_batch(BatchKey("ent_a", 1), "feed_a", jobs(range(5)), now=T0),
+        _after_a_moment(store.upsert_batch(BatchKey("ent_b", 1), "feed_b", jobs(range(5, 10)), now=T0)),
+    )
+    while not writing.done():
+        reads.append([c.cursor for c in await store.list_changes(after=0, limit=100)])
+        await asyncio.sleep(0.01)
+    await writing
+    final = [c.cursor for c in await store.list_changes(after=0, limit=100)]
+    assert len(final) == 10
+    assert all(final[: len(read)] == read for read in reads), reads  # every read a prefix of the log
+
+
+async def _after_a_moment(work: Any) -> Any:
+    await asyncio.sleep(0.3)  # starts while the first batch's append is held by the trigger
+    return await work
