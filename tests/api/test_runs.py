@@ -42,7 +42,14 @@ async def test_post_run_imports_through_the_queue_with_exact_counts(
     assert entries[a.name]["new"] + entries[b.name]["new"] == 20  # 5 shared jobs are new once
     assert entries[a.name]["unchanged"] + entries[b.name]["unchanged"] == 5
     assert entries[down.name]["status"] == "failed" and "404" in entries[down.name]["error"]
-    assert run["totals"] == {"total_fetched": 25, "new": 20, "updated": 0, "unchanged": 5, "failed": 0}
+    assert run["totals"] == {
+        "total_fetched": 25,
+        "new": 20,
+        "updated": 0,
+        "unchanged": 5,
+        "failed": 0,
+        "expired": 0,
+    }
     assert run["duration_s"] is not None and run["duration_s"] >= 0
 
     listed = (await client.get("/api/runs")).json()

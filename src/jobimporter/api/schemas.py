@@ -55,6 +55,7 @@ class Totals(BaseModel):
     updated: int = 0
     unchanged: int = 0
     failed: int = 0
+    expired: int = 0  # jobs that left their feeds in this run
 
 
 class RunOut(ImportRun):
