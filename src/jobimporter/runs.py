@@ -107,6 +107,7 @@ async def publish_entry(ctx: ImportContext, entry: ImportEntry) -> None:
             updated=entry.updated,
             unchanged=entry.unchanged,
             failed=entry.failed,
+            expired=entry.expired,
             error=entry.error,
         )
     )

@@ -248,7 +248,8 @@ async def pause_if_failing(
     failures = (await permanent_failures(conn, [entry.feed_id])).get(entry.feed_id, 0)
     if failures < lifecycle.pause_after:
         return
-    reason = f"paused after {failures} imports in a row failed for good; the last: {error or 'no reason'}"
+    imports = "import" if failures == 1 else f"{failures} imports in a row"
+    reason = f"paused after {imports} failed for good; the last: {error or 'no reason'}"
     await conn.execute(
         sa.update(feeds)
         .where(feeds.c.id == entry.feed_id, feeds.c.enabled.is_(True), feeds.c.paused_at.is_(None))
