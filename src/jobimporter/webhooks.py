@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 from bullmq.custom_errors import UnrecoverableError
+from redis.exceptions import RedisError
 
 from jobimporter import __version__
 from jobimporter.context import ImportContext
@@ -68,6 +69,7 @@ DELIVERY_HEADER = "X-Jobimporter-Delivery"
 CHANGES_PER_DELIVERY = 100
 _RESPONSE_KEPT = 1000  # characters of an answer's body kept with its attempt
 _LOOKBACK = timedelta(days=1)  # finished runs and paused feeds looked at by each dispatch
+_OVERLAP = timedelta(minutes=1)  # runs looked at again by the next dispatch (late commits)
 _REQUEUE_AFTER = timedelta(minutes=1)  # a pending delivery older than this is queued again (deduped)
 _WAKING_EVENTS = (RunFinished, BatchProcessed, EntryChanged)
 _RUN_STATUS_EVENTS = {RunStatus.PARTIAL: WebhookEvent.RUN_PARTIAL, RunStatus.FAILED: WebhookEvent.RUN_FAILED}
@@ -177,6 +179,7 @@ class Dispatcher:
     def __init__(self, ctx: ImportContext, policy: WebhookPolicy, *, interval_s: float = 5.0) -> None:
         self.ctx, self.policy, self.interval_s = ctx, policy, interval_s
         self._handled: set[str] = set()  # delivery ids made already (this process); bounded below
+        self._newest_finish: datetime | None = None  # of the runs seen; older ones were all handled
 
     async def run(self) -> None:
         pending, last = True, 0.0
@@ -191,7 +194,10 @@ class Dispatcher:
         try:
             async with self.ctx.locks.held("webhook-dispatch", ttl_s=60, wait_s=0):
                 await self.dispatch()
-        except ImporterError as exc:  # another process dispatches, or Redis or the database is away
+        except (
+            ImporterError,
+            RedisError,
+        ) as exc:  # another process dispatches, or Redis or the database is away
             log.debug("webhooks: no dispatch this time: %s", exc)
 
     async def dispatch(self) -> int:
@@ -210,7 +216,13 @@ class Dispatcher:
         return len(made)
 
     async def _for_runs(self, hooks: list[Webhook], now: datetime) -> list[Delivery]:
-        runs = await self.ctx.store.list_runs(limit=500, query=RunQuery(since=now - _LOOKBACK))
+        """Runs finished since the last look (a minute's overlap: a run's finish may commit late); at
+        start, those of the last day (their deliveries, if made before, are not made again)."""
+        if not any(set(RUN_EVENTS) & set(hook.events) for hook in hooks):
+            return []
+        newest = self._newest_finish or now - _LOOKBACK
+        runs = await self.ctx.store.list_runs(limit=500, query=RunQuery(finished_since=newest - _OVERLAP))
+        self._newest_finish = max([newest, *(run.finished_at for run in runs if run.finished_at)])
         wanted = [
             run_delivery(hook, run, event, now)
             for run in runs
@@ -223,6 +235,8 @@ class Dispatcher:
         return await self._add(wanted)
 
     async def _for_pauses(self, hooks: list[Webhook], now: datetime) -> list[Delivery]:
+        if not any(WebhookEvent.FEED_PAUSED in hook.events for hook in hooks):
+            return []
         paused = [
             feed
             for feed in await self.ctx.store.list_feeds()

@@ -13,14 +13,15 @@ from jobimporter.models import (
     Delivery,
     DeliveryAttempt,
     DeliveryStatus,
+    EntryStatus,
     WebhookEvent,
     WebhookFormat,
     WebhookSource,
 )
 from jobimporter.store import JobStore
-from jobimporter.store.base import DeliveryQuery
+from jobimporter.store.base import DeliveryQuery, RunQuery
 
-from .test_store import T0, jobs
+from .test_store import T0, jobs, stored_run
 
 
 def hook(name: str = "board", **fields: object) -> WebhookSource:
@@ -135,3 +136,19 @@ async def test_attempts_are_kept_with_their_answers(store: JobStore) -> None:
     assert await store.count_deliveries(DeliveryQuery(webhook_id="hook_other")) == 0
     before = DeliveryQuery(created_before=T0 + timedelta(minutes=1))
     assert [d.subject for d in await store.list_deliveries(query=before, limit=5)] == ["run_0"]
+
+
+async def test_runs_can_be_listed_by_when_they_finished(store: JobStore) -> None:
+    """RunQuery: "finished_since <= finished_at (runs still open never match it)" — what the webhook
+    dispatcher asks for."""
+    early = await stored_run(store, EntryStatus.COMPLETED, started_at=T0)
+    late = await stored_run(store, EntryStatus.COMPLETED, started_at=T0 + timedelta(hours=1))
+    await stored_run(store, EntryStatus.QUEUED, started_at=T0 + timedelta(hours=2))  # still running
+    await store.finalize_run_if_done(early.run_id, T0 + timedelta(hours=3))  # finishes last
+    await store.finalize_run_if_done(late.run_id, T0 + timedelta(hours=1, minutes=5))
+
+    since = RunQuery(finished_since=T0 + timedelta(hours=2))
+    assert [run.run_id for run in await store.list_runs(query=since)] == [early.run_id]
+    everything = RunQuery(finished_since=T0)
+    assert {run.run_id for run in await store.list_runs(query=everything)} == {early.run_id, late.run_id}
+    assert await store.count_runs(everything) == 2

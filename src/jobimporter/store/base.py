@@ -99,7 +99,8 @@ class DeliveryQuery:
 
 @dataclass(frozen=True, slots=True)
 class RunQuery:
-    """Filters of ``list_runs``/``count_runs``; ``None`` means "any". ``since <= started_at < until``."""
+    """Filters of ``list_runs``/``count_runs``; ``None`` means "any". ``since <= started_at < until``;
+    ``finished_since <= finished_at`` (runs still open never match it)."""
 
     trigger: Trigger | None = None
     status: RunStatus | None = None
@@ -107,6 +108,7 @@ class RunQuery:
     since: datetime | None = None
     until: datetime | None = None
     newest_first: bool = True
+    finished_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

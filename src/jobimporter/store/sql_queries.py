@@ -50,6 +50,8 @@ def run_filters(query: RunQuery) -> list[sa.ColumnElement[bool]]:
         conditions.append(runs.c.trigger == query.trigger.value)
     if query.status is not None:
         conditions.append(runs.c.status == query.status.value)
+    if query.finished_since is not None:
+        conditions.append(runs.c.finished_at >= query.finished_since)
     if query.feed_id is not None:
         e = entries.alias("feed_entry")
         conditions.append(
