@@ -2,18 +2,20 @@
 status and the feed's health; the expiry sweep; the retention purge.
 
 The jobs an entry listed are the keys its batches recorded (``batches.job_keys``, expanded in SQL
-with ``json_each`` on SQLite and ``json_array_elements_text`` on PostgreSQL). Closing a complete
-entry marks every other live link of its feed dead, once (``entries.links_checked_at``), then
-forgets the keys.
+with ``json_each`` on SQLite and ``json_array_elements_text`` on PostgreSQL, and used only as an
+uncorrelated subquery or ``EXCEPT`` operand, which both dialects hash or materialize once: linear in
+the feed's size, and no key crosses the wire). Closing a complete entry marks every other
+live link of its feed dead, once (``entries.links_checked_at``), then forgets the keys.
 
 Races between feeds that share jobs (PostgreSQL; SQLite's writers are serialized): before marking
-links dead, the entry locks the jobs concerned (``FOR UPDATE``, in key order), and only then, in a
-new statement, looks for the live links left. Two feeds dropping the same job thus take turns, and
-the second sees the first's dead link: the job is left without a live link and expires once. A
-feed that starts listing a job while another drops it: its batch inserts the link (waiting for the
-lock when it comes second), and its own entry's closing, which comes after its batches, finds the
-job unlisted or expired and makes it active again. Every status change is a conditional UPDATE
-(``WHERE status = ...``), so concurrent closings and sweeps change a job, and log the change, once.
+links dead, the entry locks the jobs concerned and all their links (``FOR UPDATE``, in key order),
+and only then, in a new statement, looks for the live links left. A batch of another feed that
+links such a job, or makes its dead link live again, waits for those locks (or holds them first),
+so whichever comes second sees what the first did: two feeds dropping the same job take turns and
+the job expires once; a feed that starts listing a job another drops keeps it, as its own entry's
+closing (after its batches) finds the job unlisted or expired and makes it active again. Every
+status change is a conditional UPDATE (``WHERE status = ...``), so concurrent closings and sweeps
+change a job, and log the change, once.
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ async def close(
     closing = Closing(values={"failure_kind": lifecycle.failure.value if lifecycle.failure else None})
     closing.changes += await _revive_listed(conn, caps, entry, finished_at)
     if lifecycle.complete and await _unlink_pending(conn, entry):
-        expired, changes = await _unlink_unlisted(conn, caps, entry, finished_at, lifecycle.expire_after_s)
+        grace = lifecycle.expire_after_s
+        expired, changes = await _unlink_unlisted(conn, caps, entry, finished_at, grace)
         await conn.execute(
             sa.update(batches).where(batches.c.entry_id == entry.id).values(job_keys=sa.null())
         )
@@ -75,9 +78,10 @@ async def close(
 
 
 def _listed(caps: Capabilities, entry_id: str) -> sa.Select[Any]:
-    """The keys the entry's recorded batches listed."""
+    """The keys the entry's recorded batches listed (used as an uncorrelated subquery or set operand,
+    so each dialect hashes or materializes it once)."""
     if caps.jsonb:
-        keys = sa.func.json_array_elements_text(batches.c.job_keys).table_valued("value").lateral("k")
+        keys: Any = sa.func.json_array_elements_text(batches.c.job_keys).table_valued("value").lateral("k")
     else:
         keys = sa.func.json_each(batches.c.job_keys).table_valued("value").alias("k")
     return (
@@ -93,12 +97,18 @@ async def _revive_listed(
     """Jobs the entry listed stop waiting out their grace period, and expired ones whose end date has
     not passed are active again (first the wait, then the status: a sweep in between cannot expire
     a job that no longer waits)."""
-    listed = jobs.c.key.in_(_listed(caps, entry.id))
-    await conn.execute(sa.update(jobs).where(listed, jobs.c.unlisted_at.isnot(None)).values(unlisted_at=None))
+    dormant = sa.or_(jobs.c.unlisted_at.isnot(None), jobs.c.status == EXPIRED)
+    query = sa.select(jobs.c.key).where(dormant, jobs.c.key.in_(_listed(caps, entry.id)))
+    found = sorted((await conn.execute(query)).scalars())  # usually none
+    if not found:
+        return []
+    await conn.execute(
+        sa.update(jobs).where(jobs.c.key.in_(found), jobs.c.unlisted_at.isnot(None)).values(unlisted_at=None)
+    )
     revived = await conn.execute(
         sa.update(jobs)
         .where(
-            listed,
+            jobs.c.key.in_(found),
             jobs.c.status == EXPIRED,
             sa.or_(jobs.c.expires_at.is_(None), jobs.c.expires_at > now),
         )
@@ -130,11 +140,11 @@ async def _unlink_unlisted(
     """Mark dead the feed's live links to jobs the entry did not list; returns how many, and the
     ``expired`` changes of the jobs that expired at once (grace 0)."""
     live = (job_feeds.c.feed_id == entry.feed_id, job_feeds.c.left_at.is_(None))
-    query = sa.select(job_feeds.c.job_key).where(*live, job_feeds.c.job_key.not_in(_listed(caps, entry.id)))
-    gone = sorted((await conn.execute(query)).scalars())
+    linked = sa.select(job_feeds.c.job_key).where(*live)
+    gone = sorted((await conn.execute(sa.except_(linked, _listed(caps, entry.id)))).scalars())
     if not gone:
         return 0, []
-    await _lock_jobs(conn, gone)
+    await lock_jobs_and_links(conn, gone)
     left = 0
     for chunk in _chunks(caps, gone):
         marked = await conn.execute(
@@ -145,9 +155,11 @@ async def _unlink_unlisted(
     return left, await _orphaned(conn, caps, orphans, entry, now, grace_s)
 
 
-async def _lock_jobs(conn: AsyncConnection, keys: Sequence[str]) -> None:
-    """PostgreSQL: lock the job rows in key order until commit (SQLite ignores FOR UPDATE: its
-    writers hold the database lock already)."""
+async def lock_jobs_and_links(conn: AsyncConnection, keys: Sequence[str]) -> None:
+    """PostgreSQL: lock the job rows, then all their feed links, in key order until commit. A batch
+    that inserts a link to one of them waits for us (its foreign key check takes a share lock on the
+    job), and so does one that makes a dead link live again (it updates the link), so whichever comes
+    second sees what the first did. SQLite ignores FOR UPDATE: its writers hold the database lock."""
     if conn.dialect.name != "postgresql":
         return
     for start in range(0, len(keys), 10_000):
@@ -155,6 +167,8 @@ async def _lock_jobs(conn: AsyncConnection, keys: Sequence[str]) -> None:
         await conn.execute(
             sa.select(jobs.c.key).where(jobs.c.key.in_(chunk)).order_by(jobs.c.key).with_for_update()
         )
+        links = sa.select(job_feeds.c.job_key).where(job_feeds.c.job_key.in_(chunk))
+        await conn.execute(links.order_by(job_feeds.c.job_key, job_feeds.c.feed_id).with_for_update())
 
 
 def _has_live_link() -> sa.Exists:
@@ -276,6 +290,7 @@ async def expire_due_jobs(
     keys = list((await conn.execute(due)).scalars())
     if not keys:
         return 0
+    await lock_jobs_and_links(conn, keys)  # the jobs are ours already; their links now too
     changes = await _expire_ended(conn, keys, now) + await _expire_unlisted(conn, keys, cutoff, grace_s)
     await conn.execute(
         sa.update(jobs)
