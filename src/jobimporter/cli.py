@@ -350,7 +350,8 @@ def changes_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line on stdout.")] = False,
 ) -> None:
     """Print the change log: every job that was new, updated (and which fields), expired or reactivated,
-    in order. With --follow it waits for more (Ctrl-C stops); resume later with --after <last cursor>."""
+    in order (times in UTC). With --follow it waits for more (Ctrl-C stops); resume later with
+    --after <the last cursor printed>."""
     settings = Settings()
     _setup_logging(settings, "WARNING")
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,32 @@ async def _cli_changes(settings: Settings, *args: str) -> list[str]:
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()
     return out.decode().splitlines()
+
+
+@WORKERS
+async def test_changes_follow_prints_new_changes_as_they_come(
+    feeds: Any, import_feeds: ImportFeeds, real_jobs: list[dict[str, Any]], settings: Settings
+) -> None:
+    """``jobimporter changes --follow --json``: what is there, then each change appended later, until
+    Ctrl-C (exit 130, no traceback)."""
+    await import_feeds([serve_jobs(feeds, "/f", real_jobs[:3])])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBIMPORTER_")}
+    env.update(DATABASE_URL=str(settings.database_url), JOBIMPORTER_DATA_DIR=str(settings.data_dir))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "jobimporter.cli", "changes", "--follow", "--json", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        first = [json.loads(await asyncio.wait_for(process.stdout.readline(), 60)) for _ in range(3)]
+        await import_feeds([serve_jobs(feeds, "/f", real_jobs[:5])])  # two more jobs
+        later = [json.loads(await asyncio.wait_for(process.stdout.readline(), 60)) for _ in range(2)]
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert [c["kind"] for c in first + later] == ["new"] * 5
+    assert [c["cursor"] for c in first + later] == sorted({c["cursor"] for c in first + later})
+    assert process.returncode == 130 and b"Traceback" not in err, err
 
 
 @WORKERS
