@@ -301,3 +301,29 @@ async def test_a_paused_feed_is_announced(
     body = json.loads(request.body)
     assert (body["event"], body["data"]["feed"]["id"]) == ("feed.paused", feed.id)
     assert "2 imports in a row" in body["data"]["feed"]["paused_reason"]
+
+
+async def test_the_sources_files_webhooks_are_synced_when_a_process_starts(
+    tmp_path: Path, redis_url: str, database_url: str, hooks: HookServer
+) -> None:
+    """``[[webhooks]]`` of the sources file, as every role that is given one reads them at start: added
+    by URL, and edited (not doubled) when the file changes."""
+    path = tmp_path / "feeds.toml"
+    table = f'[[webhooks]]\nname = "Board"\nurl = "{hooks.url("/board")}"\nsecret = "{SECRET}"\n'
+    feeds = '[[feeds]]\nname = "Jobs"\nurl = "https://jobs.example/feed"\n\n'
+    path.write_text(feeds + table + 'events = ["jobs.changed"]\n')
+    settings = Settings(
+        data_dir=tmp_path / "data", redis_url=redis_url, database_url=database_url, sources=path
+    )
+    async with Runtime(settings, workers=False) as rt:
+        (first,) = await rt.ctx.store.list_webhooks()
+    path.write_text(feeds + table + 'events = ["run.failed", "feed.paused"]\n')
+    async with Runtime(settings, workers=False) as rt:
+        (again,) = await rt.ctx.store.list_webhooks()
+    assert (first.name, first.url, first.secret, first.events) == (
+        "Board",
+        hooks.url("/board"),
+        SECRET,
+        [WebhookEvent.JOBS_CHANGED],
+    )
+    assert (again.id, again.events) == (first.id, [WebhookEvent.RUN_FAILED, WebhookEvent.FEED_PAUSED])
