@@ -16,6 +16,7 @@ pytest_plugins = [
     "plugins.mongo",
     "plugins.databases",
     "plugins.feedserver",
+    "plugins.hookserver",
     "plugins.redis",
 ]
 

@@ -335,5 +335,49 @@ def preview_command(
     typer.echo(preview.model_dump_json(indent=2) if as_json else render_text(preview), nl=as_json)
 
 
+# ---------------------------------------------------------------- the change log
+
+
+@app.command("changes")
+def changes_command(
+    after: Annotated[
+        int | None, typer.Option("--after", min=0, help="Start after this cursor (default: the beginning).")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Changes per page.")] = 100,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new changes as they come.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line on stdout.")] = False,
+) -> None:
+    """Print the change log: every job that was new, updated (and which fields), expired or reactivated,
+    in order (times in UTC). With --follow it waits for more (Ctrl-C stops); resume later with
+    --after <the last cursor printed>."""
+    settings = Settings()
+    _setup_logging(settings, "WARNING")
+    try:
+        asyncio.run(_print_changes(settings, after or 0, limit=limit, follow=follow, as_json=as_json))
+    except KeyboardInterrupt:
+        raise typer.Exit(code=130) from None
+    except ImporterError as exc:
+        _fail(str(exc))
+
+
+async def _print_changes(settings: Settings, after: int, *, limit: int, follow: bool, as_json: bool) -> None:
+    from jobimporter.changes import change_json, change_lines, pages, titles
+    from jobimporter.changes import follow as follow_changes
+    from jobimporter.store import create_store  # the store alone: the log is in the database
+
+    async with create_store(settings.resolved_database_url()) as store:
+        source = follow_changes(store, after, limit=limit) if follow else pages(store, after, limit=limit)
+        width = terminal_width()
+        async for page in source:
+            if as_json:
+                lines = [json.dumps(change_json(change)) for change in page]
+            else:
+                named = await titles(store, page)
+                lines = [line for change in page for line in change_lines(change, named, width)]
+            typer.echo("\n".join(lines))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

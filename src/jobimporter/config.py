@@ -88,6 +88,33 @@ class Settings(BaseSettings):
         ge=0,
         description="Import runs older than this are deleted at each cron tick (0: keep all).",
     )
+    expire_after_s: float = Field(
+        default=86_400,
+        ge=0,
+        description="A job no feed lists any more expires after this grace period (0: at once).",
+    )
+    expiry_interval_s: float = Field(
+        default=10,
+        gt=0,
+        description="How often each worker process looks for jobs whose time to expire came.",
+    )
+    expired_retention_days: int = Field(
+        default=0, ge=0, description="Expired jobs are deleted this many days after they expired (0: kept)."
+    )
+    pause_after_failures: int = Field(
+        default=5,
+        ge=0,
+        description="A feed whose imports failed for good this many times in a row pauses itself (0: never).",
+    )
+    webhook_attempts: int = Field(
+        default=6, ge=1, le=50, description="Tries per webhook delivery before it is a dead letter."
+    )
+    webhook_backoff_ms: int = Field(
+        default=5000, ge=0, description="Base of the exponential backoff between webhook delivery tries."
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, description="Time limit of one webhook request (connect to answer)."
+    )
     lock_duration_ms: int = Field(
         default=30_000,
         ge=1000,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from jobimporter.events import EventBus
 from jobimporter.fetch import FetchLimits
+from jobimporter.lifecycle import LifecyclePolicy
 from jobimporter.locks import Locks
 from jobimporter.politeness import HostLimiter
 from jobimporter.queue import JobPolicy, Queues
@@ -30,3 +31,4 @@ class ImportContext:
     locks: Locks
     history_retention_days: int = 0  # 0: keep every run
     cron: str = "0 * * * *"  # the scheduler's, for feeds without their own
+    lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)

@@ -1,4 +1,4 @@
-"""Dead letters: the BullMQ jobs that failed for good, across the three queues; list, retry, discard.
+"""Dead letters: the BullMQ jobs that failed for good, across the queues; list, retry, discard.
 
 Free of any web framework: the admin API and the ``jobimporter failed`` command share it. A dead
 letter's id is ``<queue name>:<job id>`` (e.g. ``jobimporter-feeds:feed-imp_…``).
@@ -14,7 +14,8 @@ Retrying keeps the history exact:
   their own ids, so the feed job finalizes the entry anew once the batch has settled. If the feed job
   is gone (completed jobs are kept ``JOBIMPORTER_KEEP_COMPLETED_S``, an hour by default) the retry is
   refused (``Conflict``): import the feed again instead.
-- a failed **schedule** tick: back to waiting.
+- a failed **schedule** tick or **webhook** delivery: back to waiting (a delivery is tried again
+  with its attempts reset, and its record shows the new attempts).
 
 Discarding removes the job (a feed job with its batches); history is left as it is, except that a
 feed job's entry still open (its job gave up while the database was away) is closed as failed.
@@ -81,13 +82,15 @@ def _redis_errors(action: str) -> Iterator[None]:
 
 
 class DeadLetters:
-    """The failed sets of the feed, batch and schedule queues of ``ctx.queues``."""
+    """The failed sets of the feed, batch, schedule and webhook queues of ``ctx.queues``."""
 
     def __init__(self, ctx: ImportContext, redis_url: str) -> None:
         self.ctx = ctx
         self._redis_url = redis_url
         queues = ctx.queues
-        self._queues: dict[str, Queue] = {q.name: q for q in (queues.feeds, queues.batches, queues.schedule)}
+        self._queues: dict[str, Queue] = {
+            q.name: q for q in (queues.feeds, queues.batches, queues.schedule, queues.webhooks)
+        }
 
     # ------------------------------------------------------------ reading
 
@@ -101,7 +104,7 @@ class DeadLetters:
     async def letters(
         self, queue: str | None = None, *, offset: int = 0, limit: int = 50
     ) -> list[DeadLetter]:
-        """Queue by queue (feeds, batches, schedule), newest failure first within each."""
+        """Queue by queue (feeds, batches, schedule, webhooks), newest failure first within each."""
         letters: list[DeadLetter] = []
         with _redis_errors("listing dead letters"):
             for q in self._selected(queue):

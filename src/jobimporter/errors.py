@@ -20,6 +20,7 @@ only ever catch these. Messages start with the stage that raised them (``"fetch:
     - ``Conflict``: a write would break a uniqueness rule (a feed URL that is already stored) or
       cannot apply in the current state (a dead letter whose feed job is gone)
   - ``QueueError``: Redis or BullMQ could not be reached or used
+  - ``WebhookError``: a webhook endpoint did not take a delivery (no answer, or not 2xx); retried
 """
 
 from __future__ import annotations
@@ -125,5 +126,11 @@ class Conflict(StoreError):
 
 class QueueError(ImporterError):
     """Redis or BullMQ could not be reached or used."""
+
+    transient = True
+
+
+class WebhookError(ImporterError):
+    """A webhook endpoint did not take a delivery: no answer, or an answer other than 2xx."""
 
     transient = True

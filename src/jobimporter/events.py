@@ -70,6 +70,7 @@ class EntryChanged(Event):
     updated: int = 0
     unchanged: int = 0
     failed: int = 0
+    expired: int = 0
     error: str | None = None
 
 

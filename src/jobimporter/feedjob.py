@@ -31,9 +31,11 @@ from jobimporter.batchjob import write_batch
 from jobimporter.context import ImportContext
 from jobimporter.errors import FeedError, FetchError, FetchHTTPError, ItemError, StoreError
 from jobimporter.fetch import FetchResult, fetch_feed
+from jobimporter.lifecycle import entry_lifecycle, failure_of, parse_failure
 from jobimporter.models import (
     BatchKey,
     EntryStatus,
+    FailureKind,
     Feed,
     FeedFormat,
     ImportEntry,
@@ -48,7 +50,7 @@ from jobimporter.parse import parse_feed
 from jobimporter.queue import BATCH_JOB, batch_job_id, batch_job_options
 from jobimporter.runs import close_entry, publish_entry
 from jobimporter.sources import publisher_host
-from jobimporter.store.base import EntryChanges
+from jobimporter.store.base import EntryChanges, EntryLifecycle
 
 log = logging.getLogger(__name__)
 
@@ -461,9 +463,9 @@ def _sorted_out(
     """Records, and a failure (labelled by the raw item) for each item whose result is a reason."""
     records: list[_Queued] = []
     failures: list[ItemFailure] = []
-    for (raw, _), result in zip(items, results, strict=True):
+    for (raw, identity), result in zip(items, results, strict=True):
         if isinstance(result, str):
-            failures.append(ItemFailure(_item_label(raw), result))
+            failures.append(ItemFailure(_item_label(raw), result, key=identity.key))  # still listed
         else:
             records.append(result)
     return records, failures
@@ -522,7 +524,12 @@ async def finalize(ctx: ImportContext, data: FeedJobData) -> dict[str, Any]:
     status = EntryStatus.FAILED if data.parse_error else EntryStatus.COMPLETED
     if status is EntryStatus.COMPLETED and not missing:
         await ctx.store.save_feed_validators(data.feed_id, data.etag, data.last_modified)
-    entry = await _close(ctx, data, status=status, error=error, missing_batches=missing)
+    lifecycle = entry_lifecycle(
+        ctx,
+        complete=status is EntryStatus.COMPLETED and not missing,
+        failure=parse_failure(data.parse_error, len(data.batch_sizes)),
+    )
+    entry = await _close(ctx, data, status=status, error=error, missing_batches=missing, lifecycle=lifecycle)
     return {"status": entry.status.value, "new": entry.new, "updated": entry.updated, "failed": entry.failed}
 
 
@@ -558,7 +565,13 @@ async def _fail_fetch(ctx: ImportContext, job: Any, data: FeedJobData, exc: Fetc
     else:
         reason = str(exc)
     await ctx.store.update_entry(data.entry_id, {"http_status": status})
-    await _close(ctx, data, status=EntryStatus.FAILED, error=reason)
+    await _close(
+        ctx,
+        data,
+        status=EntryStatus.FAILED,
+        error=reason,
+        lifecycle=entry_lifecycle(ctx, failure=failure_of(exc)),
+    )
     raise UnrecoverableError(reason) from exc
 
 
@@ -573,7 +586,13 @@ async def give_up(ctx: ImportContext, job: Any, exc: BaseException) -> None:
     if data.step == "finalize":
         # Its batches were written: close the entry from their recorded results, marked failed.
         reason = f"finalizing failed: {reason}"
-    await _close(ctx, data, status=EntryStatus.FAILED, error=reason)
+    await _close(
+        ctx,
+        data,
+        status=EntryStatus.FAILED,
+        error=reason,
+        lifecycle=entry_lifecycle(ctx, failure=FailureKind.TRANSIENT),
+    )
 
 
 async def _close(
@@ -583,14 +602,16 @@ async def _close(
     status: EntryStatus,
     error: str | None = None,
     missing_batches: list[tuple[int, int, str]] | None = None,
+    lifecycle: EntryLifecycle | None = None,
 ) -> ImportEntry:
     entry = await close_entry(
-        ctx, data.run_id, data.entry_id, status=status, error=error, missing_batches=missing_batches or ()
-    )
+        ctx, data.run_id, data.entry_id, status=status, error=error, missing_batches=missing_batches or (),
+        lifecycle=lifecycle,
+    )  # fmt: skip
     log.info(
-        "feed %s: %s fetched=%d new=%d updated=%d unchanged=%d failed=%d%s",
+        "feed %s: %s fetched=%d new=%d updated=%d unchanged=%d failed=%d expired=%d%s",
         entry.url, entry.status.value, entry.total_fetched, entry.new, entry.updated,
-        entry.unchanged, entry.failed, f" error={entry.error}" if entry.error else "",
+        entry.unchanged, entry.failed, entry.expired, f" error={entry.error}" if entry.error else "",
         extra={"feed_id": entry.feed_id, "feed_url": entry.url, "run_id": entry.run_id},
     )  # fmt: skip
     return entry

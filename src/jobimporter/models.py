@@ -111,11 +111,14 @@ class FeedSource(BaseModel):
 
 
 class Feed(FeedSource):
-    """A feed as stored: its id and the HTTP validators from its last complete import."""
+    """A feed as stored: its id, the HTTP validators from its last complete import, and, when its
+    health paused it (``enabled`` false), when and why."""
 
     id: str
     etag: str | None = None
     last_modified: str | None = None
+    paused_at: datetime | None = None
+    paused_reason: str | None = None
 
 
 # ---------------------------------------------------------------- parse → normalize
@@ -199,10 +202,13 @@ class JobRecord(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class ItemFailure:
-    """Why one item failed. ``external_id`` is the item's id, or ``item #N`` when it has none."""
+    """Why one item failed. ``external_id`` is the item's id, or ``item #N`` when it has none.
+    ``key`` is the job's key when the item was identified before it failed: the feed still lists
+    that job, so it does not leave the feed (see ``JobStore.finalize_entry``)."""
 
     external_id: str
     reason: str
+    key: str | None = None
 
     def to_dict(self) -> dict[str, str]:
         return {"external_id": self.external_id, "reason": self.reason}
@@ -282,6 +288,7 @@ class ImportEntry(BaseModel):
     """One feed's part of one run: the exact counts and every failure reason.
 
     Invariant for a completed entry: ``total_fetched == new + updated + unchanged + failed``.
+    ``expired`` counts apart: the jobs it no longer listed, which left this feed this time.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -302,6 +309,7 @@ class ImportEntry(BaseModel):
     updated: int = 0
     unchanged: int = 0
     failed: int = 0
+    expired: int = 0
     batches: int = 0
     failures: list[dict[str, str]] = Field(default_factory=list)
     error: str | None = None
@@ -318,3 +326,133 @@ class ImportRun(BaseModel):
     started_at: datetime
     finished_at: datetime | None = None
     feeds: list[ImportEntry] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- job lifecycle and the change log
+
+
+class JobStatus(StrEnum):
+    ACTIVE = "active"  # some feed lists it, and its end date (if any) has not passed
+    EXPIRED = "expired"
+
+
+class ExpiryReason(StrEnum):
+    LEFT_FEEDS = "left its feeds"
+    END_DATE = "its end date passed"
+
+
+class FailureKind(StrEnum):
+    """How a feed import failed, for the feed's health: a permanent failure (404, 410, 403, not a
+    feed, too large, a document that cannot be parsed at all) counts towards pausing the feed; a
+    transient one (timeouts, connections, 429, 5xx, the database away) never does."""
+
+    PERMANENT = "permanent"
+    TRANSIENT = "transient"
+
+
+class ChangeKind(StrEnum):
+    NEW = "new"
+    UPDATED = "updated"
+    EXPIRED = "expired"
+    REACTIVATED = "reactivated"
+
+
+class JobChange(BaseModel):
+    """One entry of the change log. ``cursor`` orders the log (see ``JobStore.list_changes``);
+    ``fields`` names the fields an update changed; ``feed_id``/``entry_id`` the import that made the
+    change (none for an expiry found by the sweep); ``reason`` why a job expired."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cursor: int
+    at: datetime
+    job_key: str
+    kind: ChangeKind
+    fields: list[str] = Field(default_factory=list)
+    feed_id: str | None = None
+    entry_id: str | None = None
+    reason: str | None = None
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+class WebhookEvent(StrEnum):
+    RUN_FINISHED = "run.finished"  # every run that finishes, whatever its status
+    RUN_PARTIAL = "run.partial"  # runs that finished partial
+    RUN_FAILED = "run.failed"  # runs that failed
+    FEED_PAUSED = "feed.paused"  # a feed paused by its health
+    JOBS_CHANGED = "jobs.changed"  # the change log, in batches
+
+
+RUN_EVENTS = (WebhookEvent.RUN_FINISHED, WebhookEvent.RUN_PARTIAL, WebhookEvent.RUN_FAILED)
+
+
+class WebhookFormat(StrEnum):
+    JSON = "json"  # our signed JSON envelope
+    SLACK = "slack"  # {"text": ...}, what a Slack incoming webhook takes (run and feed events only)
+
+
+class WebhookSource(BaseModel):
+    """A webhook endpoint as configured (``[[webhooks]]`` of the sources file, or the API). ``secret``
+    signs every body (HMAC-SHA256); a stored endpoint without one given gets a random one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=500)
+    url: str = Field(pattern=r"^https?://")
+    secret: str | None = Field(default=None, min_length=16, max_length=500)
+    events: list[WebhookEvent] = Field(min_length=1)
+    format: WebhookFormat = WebhookFormat.JSON
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _slack_takes_no_job_changes(self) -> Self:
+        if self.format is WebhookFormat.SLACK and WebhookEvent.JOBS_CHANGED in self.events:
+            raise ValueError("format 'slack' carries run and feed events only, not jobs.changed")
+        return self
+
+
+class Webhook(WebhookSource):
+    """A stored endpoint: its id, its secret, and the cursor of the last change it was sent."""
+
+    id: str
+    secret: str = Field(min_length=16, max_length=500)
+    changes_cursor: int = 0
+    created_at: datetime
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # queued, or being retried
+    DELIVERED = "delivered"  # the endpoint answered 2xx
+    FAILED = "failed"  # it never did, within the attempts (or answered a 4xx that retrying cannot fix)
+
+
+class DeliveryAttempt(BaseModel):
+    """One POST and its answer: ``status_code`` (none when no answer came), ``error``, the first
+    1,000 characters of the answer's body."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    duration_s: float
+    status_code: int | None = None
+    error: str | None = None
+    response: str = ""
+
+
+class Delivery(BaseModel):
+    """One event for one endpoint: the exact body sent, and every attempt with its answer. ``subject``
+    names what it is about (a run id, a feed id, a range of change cursors)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    webhook_id: str
+    event: WebhookEvent
+    subject: str
+    body: str
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    attempts: list[DeliveryAttempt] = Field(default_factory=list)
+    created_at: datetime
+    finished_at: datetime | None = None

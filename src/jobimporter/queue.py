@@ -5,6 +5,8 @@ Three queues (names carry the configured prefix):
   children, then runs again to finalize the feed's import entry once every child has settled.
 - ``<prefix>-batches``: one job per batch of normalized items; workers bulk-upsert them.
 - ``<prefix>-schedule``: one tick per cron slot (id ``tick-<slot ms>``, so every scheduler adds the same one).
+- ``<prefix>-webhooks``: one job per webhook delivery (id ``hook-<delivery id>``), retried with
+  exponential backoff; its own workers, so a slow or dead endpoint never holds up an import.
 
 Job ids are deterministic (run entry + batch number), so a repeated enqueue is dropped by BullMQ
 instead of doubling work.
@@ -26,6 +28,7 @@ from jobimporter.models import Priority
 FEED_JOB = "import-feed"
 BATCH_JOB = "upsert-batch"
 TICK_JOB = "cron-tick"
+WEBHOOK_JOB = "deliver-webhook"
 SCHEDULER_ID = "import-all-feeds"
 RETRY_AFTER_BACKOFF = "retry-after"  # our custom backoff: exponential, but never before Retry-After
 
@@ -81,8 +84,12 @@ class QueueNames:
         return f"{self.prefix}-schedule"
 
     @property
-    def all(self) -> tuple[str, str, str]:
-        return (self.feeds, self.batches, self.schedule)
+    def webhooks(self) -> str:
+        return f"{self.prefix}-webhooks"
+
+    @property
+    def all(self) -> tuple[str, str, str, str]:
+        return (self.feeds, self.batches, self.schedule, self.webhooks)
 
 
 def connection(redis_url: str) -> str:
@@ -139,8 +146,31 @@ def batch_job_options(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookPolicy:
+    """How patiently a webhook delivery is retried, and how long one request may take."""
+
+    attempts: int = 6
+    backoff_ms: int = 5000  # 5 s, 10 s, 20 s, 40 s, 80 s between the tries
+    timeout_s: float = 10.0
+
+
+def webhook_job_id(delivery_id: str) -> str:
+    return f"hook-{delivery_id}"
+
+
+def webhook_job_options(delivery_id: str, policy: WebhookPolicy, keep: JobPolicy) -> dict[str, Any]:
+    return {
+        "jobId": webhook_job_id(delivery_id),
+        "attempts": policy.attempts,
+        "backoff": {"type": "exponential", "delay": policy.backoff_ms},
+        "removeOnComplete": {"age": keep.keep_completed_s, "count": 10_000},
+        "removeOnFail": {"age": keep.keep_failed_s},
+    }
+
+
 class Queues:
-    """The producer side of the three queues, opened once per process and shared."""
+    """The producer side of the queues, opened once per process and shared."""
 
     def __init__(self, redis_url: str, names: QueueNames) -> None:
         self.names = names
@@ -148,16 +178,17 @@ class Queues:
         self.feeds = Queue(names.feeds, options)
         self.batches = Queue(names.batches, options)
         self.schedule = Queue(names.schedule, options)
+        self.webhooks = Queue(names.webhooks, options)
 
     async def aclose(self) -> None:
-        for queue in (self.feeds, self.batches, self.schedule):
+        for queue in (self.feeds, self.batches, self.schedule, self.webhooks):
             await queue.close()
 
     async def counts(self) -> dict[str, dict[str, int]]:
         """Jobs by state for each queue (for progress displays and, later, the queue monitor)."""
         states = ("waiting", "active", "delayed", "prioritized", "waiting-children", "completed", "failed")
         result: dict[str, dict[str, int]] = {}
-        for queue in (self.feeds, self.batches, self.schedule):
+        for queue in (self.feeds, self.batches, self.schedule, self.webhooks):
             raw = await queue.getJobCounts(*states)
             result[queue.name] = {state: int(raw.get(state, 0)) for state in states}
         return result

@@ -22,6 +22,7 @@ from jobimporter.models import (
     utcnow,
 )
 from jobimporter.queue import FEED_JOB, feed_job_options
+from jobimporter.store.base import EntryLifecycle
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ async def publish_entry(ctx: ImportContext, entry: ImportEntry) -> None:
             updated=entry.updated,
             unchanged=entry.unchanged,
             failed=entry.failed,
+            expired=entry.expired,
             error=entry.error,
         )
     )
@@ -120,9 +122,10 @@ async def close_entry(
     error: str | None = None,
     missing_batches: Sequence[tuple[int, int, str]] = (),
     finished_at: datetime | None = None,
+    lifecycle: EntryLifecycle | None = None,
 ) -> ImportEntry:
-    """Close an entry (``JobStore.finalize_entry``), announce it, and close its run if it was the
-    last open one. One critical section per run across processes: without it, two feeds closing
+    """Close an entry (``JobStore.finalize_entry``, with the import's ``lifecycle`` when it closes its
+    own entry), announce it, and close its run if it was the last open one. One critical section per run across processes: without it, two feeds closing
     together could see the run closed (and ``RunFinished`` published) before the second feed's
     ``EntryChanged``; with it, ``RunFinished`` is the last event of its run."""
     async with ctx.locks.held(f"run:{run_id}"):
@@ -132,6 +135,7 @@ async def close_entry(
             finished_at=finished_at or utcnow(),
             error=error,
             missing_batches=missing_batches,
+            lifecycle=lifecycle,
         )
         await publish_entry(ctx, entry)
         await finish_run_if_done(ctx, run_id)

@@ -5,24 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from jobimporter.config import Settings
 from jobimporter.context import ImportContext
 from jobimporter.events import EventBus
 from jobimporter.fetch import FetchLimits, make_client
+from jobimporter.lifecycle import LifecyclePolicy, Sweeper
 from jobimporter.locks import Locks
 from jobimporter.politeness import HostLimiter
-from jobimporter.queue import JobPolicy, QueueNames, Queues
+from jobimporter.queue import JobPolicy, QueueNames, Queues, WebhookPolicy
 from jobimporter.redis_server import EmbeddedRedis
 from jobimporter.scheduler import process_tick, run_schedule
+from jobimporter.sources import load_webhooks
 from jobimporter.store import create_store
 from jobimporter.store.base import JobStore
 from jobimporter.watchdog import Watchdog, WatchdogSettings
-from jobimporter.worker import WorkerPool, WorkerSettings
+from jobimporter.webhooks import Dispatcher, Sender
+from jobimporter.worker import Processor, WorkerPool, WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +92,8 @@ class Runtime:
         store = create_store(settings.resolved_database_url())
         await store.start()
         self._stack.push_async_callback(store.aclose)
+        if settings.sources is not None:  # its [[webhooks]], which no sources sync of feeds reads
+            await store.sync_webhooks(load_webhooks(settings.sources))
         queues = Queues(self.redis_url, self.names)
         self._stack.push_async_callback(queues.aclose)
         if embedded is not None and embedded.started:
@@ -121,6 +127,7 @@ class Runtime:
             locks=locks,
             history_retention_days=settings.history_retention_days,
             cron=settings.cron,
+            lifecycle=lifecycle_policy(settings),
         )
         if self.with_schedule:
             self._start_schedule(queues, store)
@@ -146,7 +153,9 @@ class Runtime:
         return path
 
     def _start_workers(self) -> None:
-        extra = {self.names.schedule: process_tick} if self.with_schedule else {}
+        extra: dict[str, Processor] = {self.names.schedule: process_tick} if self.with_schedule else {}
+        if self.with_workers:
+            extra[self.names.webhooks] = self._start_webhooks()
         self.pool = WorkerPool(
             self.ctx,
             self.redis_url,
@@ -159,6 +168,7 @@ class Runtime:
         self._stack.push_async_callback(self.pool.aclose)
         if self.with_workers:
             self._start_watchdog()
+            self._start_task(Sweeper(self.ctx).run(), "lifecycle")
 
     def _start_watchdog(self) -> None:
         settings = self.settings
@@ -173,6 +183,35 @@ class Runtime:
         self._stack.push_async_callback(watchdog.aclose)
         task = asyncio.create_task(watchdog.run(), name="watchdog")
         self._stack.push_async_callback(_cancel, task)
+
+    def _start_webhooks(self) -> Processor:
+        """The webhook deliveries' sender (its own HTTP client) and the dispatcher that makes them."""
+        policy = webhook_policy(self.settings)
+        sender = Sender(policy)
+        self._stack.push_async_callback(sender.aclose)
+        self._start_task(Dispatcher(self.ctx, policy).run(), "webhooks")
+        return sender.process
+
+    def _start_task(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._stack.push_async_callback(_cancel, task)
+
+
+def webhook_policy(settings: Settings) -> WebhookPolicy:
+    return WebhookPolicy(
+        attempts=settings.webhook_attempts,
+        backoff_ms=settings.webhook_backoff_ms,
+        timeout_s=settings.webhook_timeout_s,
+    )
+
+
+def lifecycle_policy(settings: Settings) -> LifecyclePolicy:
+    return LifecyclePolicy(
+        expire_after_s=settings.expire_after_s,
+        pause_after=settings.pause_after_failures,
+        retention_days=settings.expired_retention_days,
+        interval_s=settings.expiry_interval_s,
+    )
 
 
 async def _recover_orphans(queues: Queues) -> None:

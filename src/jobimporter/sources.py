@@ -15,6 +15,13 @@ A sources file is an array of tables::
     [feeds.mapping]        # optional: a field mapping instead of a known format (jobimporter.mapping)
     items = "//job"
     fields = { title = "title", link = "url" }
+
+    [[webhooks]]           # optional: endpoints told what happened (jobimporter.webhooks)
+    name = "Job board"
+    url = "https://board.example/hooks/jobimporter"
+    secret = "at least sixteen characters"
+    events = ["jobs.changed", "run.failed", "feed.paused"]
+    format = "json"        # json | slack (run and feed events only)
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from jobimporter.errors import ConfigError
-from jobimporter.models import FeedSource
+from jobimporter.models import FeedSource, WebhookFormat, WebhookSource
 from jobimporter.parse import profiles
 
 _JOBICY = "https://jobicy.com/?feed=job_feed"
@@ -51,18 +58,52 @@ def load_sources(path: Path | None) -> list[FeedSource]:
     """The feeds of ``path``, or the defaults when ``path`` is None. Raises ``ConfigError``."""
     if path is None:
         return list(DEFAULT_FEEDS)
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"sources: cannot read {path}: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"sources: {path} is not valid TOML: {exc}") from exc
-    tables = document.get("feeds")
+    tables = _document(path).get("feeds")
     if not isinstance(tables, list) or not tables:
         raise ConfigError(f"sources: {path} has no [[feeds]] tables")
     feeds = [_feed_from_table(path, index, table) for index, table in enumerate(tables, start=1)]
     _reject_duplicate_urls(path, feeds)
     return feeds
+
+
+def load_webhooks(path: Path) -> list[WebhookSource]:
+    """The ``[[webhooks]]`` of ``path`` (none: an empty list). Raises ``ConfigError``. An endpoint of
+    format ``json`` needs its ``secret`` here: the receiver verifies the signature with it."""
+    tables = _document(path).get("webhooks", [])
+    if not isinstance(tables, list):
+        raise ConfigError(f"sources: {path}: webhooks must be an array of tables ([[webhooks]])")
+    hooks = [_webhook_from_table(path, index, table) for index, table in enumerate(tables, start=1)]
+    seen: set[str] = set()
+    for hook in hooks:
+        if hook.url in seen:
+            raise ConfigError(f"sources: {path}: the webhook URL {hook.url} is listed twice")
+        seen.add(hook.url)
+    return hooks
+
+
+def _document(path: Path) -> dict[str, object]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"sources: cannot read {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"sources: {path} is not valid TOML: {exc}") from exc
+
+
+def _webhook_from_table(path: Path, index: int, table: object) -> WebhookSource:
+    if not isinstance(table, dict):
+        raise ConfigError(f"sources: {path}: webhook #{index} is not a table")
+    where = f"webhook #{index}" + (f" ({table['name']!r})" if isinstance(table.get("name"), str) else "")
+    try:
+        hook = WebhookSource.model_validate(table)
+    except ValidationError as exc:
+        raise ConfigError(f"sources: {path}: {where}: {describe_errors(exc)}") from exc
+    if hook.format is WebhookFormat.JSON and hook.secret is None:
+        raise ConfigError(
+            f"sources: {path}: {where}: secret: required for format 'json' (at least 16 characters; "
+            "the receiver checks the signature with it)"
+        )
+    return hook
 
 
 def publisher_host(url: str) -> str:

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.external_service]
 
 FEED_KEYS = {
     "id", "name", "url", "format", "enabled", "priority", "cron", "etag", "last_modified", "health", "profile",
-    "mapping", "max_pages",
+    "mapping", "max_pages", "paused_at", "paused_reason",
 }  # fmt: skip
 HEALTH_KEYS = {
     "last_status",
@@ -24,6 +24,7 @@ HEALTH_KEYS = {
     "success_rate",
     "median_fetch_s",
     "last_error",
+    "permanent_failures",
 }
 
 
@@ -33,6 +34,7 @@ async def test_add_edit_delete_a_feed(client: httpx.AsyncClient) -> None:
     feed = answer.json()
     assert set(feed) == FEED_KEYS and set(feed["health"]) == HEALTH_KEYS
     assert (feed["format"], feed["enabled"], feed["priority"]) == ("auto", True, "normal")
+    assert feed["health"].pop("permanent_failures") == 0
     assert all(value is None for value in feed["health"].values())
 
     clash = await client.post("/api/feeds", json={"name": "Again", "url": "https://jobs.example/feed"})

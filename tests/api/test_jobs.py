@@ -17,6 +17,7 @@ JOB_KEYS = {
     "key", "source", "external_id", "title", "company", "locations", "job_types", "categories", "url",
     "published_at", "salary_min", "salary_max", "salary_currency", "salary_period", "logo_url",
     "apply_url", "workplace", "employment_types", "expires_at", "first_seen", "last_seen", "last_changed", "feed_ids",
+    "status", "expired_at", "expiry_reason", "unlisted_at",
 }  # fmt: skip
 
 

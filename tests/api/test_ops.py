@@ -33,7 +33,12 @@ async def test_queue_and_stats_after_two_runs(
     second = await import_feeds([good])
 
     queue = (await client.get("/api/queue")).json()["queues"]
-    assert set(queue) == {"jobimporter-feeds", "jobimporter-batches", "jobimporter-schedule"}
+    assert set(queue) == {
+        "jobimporter-feeds",
+        "jobimporter-batches",
+        "jobimporter-schedule",
+        "jobimporter-webhooks",
+    }
     assert all(set(states) == STATES for states in queue.values())
     assert (queue["jobimporter-feeds"]["completed"], queue["jobimporter-feeds"]["failed"]) == (2, 1)
     # 20 items in batches of 7 on the first run; the second run's batches hold only raw-hash matches,

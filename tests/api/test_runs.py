@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.external_service]
 RUN_KEYS = {"run_id", "trigger", "status", "started_at", "finished_at", "feeds", "totals", "duration_s"}
 ENTRY_KEYS = {
     "id", "run_id", "feed_id", "url", "name", "status", "http_status", "bytes", "duration_s", "started_at",
-    "finished_at", "total_fetched", "new", "updated", "unchanged", "failed", "batches", "failures", "error",
+    "finished_at", "total_fetched", "new", "updated", "unchanged", "failed", "expired", "batches", "failures",
+    "error",
 }  # fmt: skip
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -41,7 +42,14 @@ async def test_post_run_imports_through_the_queue_with_exact_counts(
     assert entries[a.name]["new"] + entries[b.name]["new"] == 20  # 5 shared jobs are new once
     assert entries[a.name]["unchanged"] + entries[b.name]["unchanged"] == 5
     assert entries[down.name]["status"] == "failed" and "404" in entries[down.name]["error"]
-    assert run["totals"] == {"total_fetched": 25, "new": 20, "updated": 0, "unchanged": 5, "failed": 0}
+    assert run["totals"] == {
+        "total_fetched": 25,
+        "new": 20,
+        "updated": 0,
+        "unchanged": 5,
+        "failed": 0,
+        "expired": 0,
+    }
     assert run["duration_s"] is not None and run["duration_s"] >= 0
 
     listed = (await client.get("/api/runs")).json()

@@ -113,6 +113,7 @@ PAGES = {
     "feeds": "table.feeds tbody tr[data-id]",
     "jobs": "table.jobs tbody a",
     "charts": "svg.chart",
+    "webhooks": "table.webhooks",
 }
 
 

@@ -1133,7 +1133,7 @@ async def test_feed_health_from_the_entries(store: JobStore) -> None:
     assert set(health) == {quiet.id, busy.id}
     assert health[quiet.id] == {
         "last_status": None, "last_run_at": None, "last_success_at": None,
-        "success_rate": None, "median_fetch_s": None, "last_error": None,
+        "success_rate": None, "median_fetch_s": None, "last_error": None, "permanent_failures": 0,
     }  # fmt: skip
     h = health[busy.id]
     assert (h["last_status"], h["last_run_at"]) == (EntryStatus.FETCHING, T0 + 9 * DAY)

@@ -17,15 +17,22 @@ from jobimporter.models import (
     DEFAULT_MAX_PAGES,
     Cron,
     EntryStatus,
+    ExpiryReason,
     Feed,
     FeedFormat,
     ImportEntry,
     ImportRun,
+    JobChange,
+    JobStatus,
     Priority,
     Trigger,
+    Webhook,
+    WebhookEvent,
+    WebhookFormat,
+    WebhookSource,
 )
 from jobimporter.parse import profiles
-from jobimporter.store.base import FeedChanges, FeedHealth, StoredJob
+from jobimporter.store.base import FeedChanges, FeedHealth, StoredJob, WebhookChanges
 
 T = TypeVar("T")
 
@@ -48,6 +55,7 @@ class Totals(BaseModel):
     updated: int = 0
     unchanged: int = 0
     failed: int = 0
+    expired: int = 0  # jobs that left their feeds in this run
 
 
 class RunOut(ImportRun):
@@ -112,6 +120,7 @@ class FeedHealthOut(BaseModel):
     success_rate: float | None = None
     median_fetch_s: float | None = None
     last_error: str | None = None
+    permanent_failures: int = 0
 
 
 class FeedOut(Feed):
@@ -189,11 +198,15 @@ class JobOut(BaseModel):
     last_seen: datetime
     last_changed: datetime
     feed_ids: list[str]
+    status: JobStatus
+    expired_at: datetime | None
+    expiry_reason: ExpiryReason | None
+    unlisted_at: datetime | None
 
     @classmethod
     def fields_of(cls, job: StoredJob) -> dict[str, Any]:
         record = job["record"].model_dump()
-        stamps = {k: job[k] for k in ("first_seen", "last_seen", "last_changed", "feed_ids")}
+        stamps = {k: v for k, v in job.items() if k != "record"}
         return {k: v for k, v in (record | stamps).items() if k in cls.model_fields}
 
     @classmethod
@@ -211,6 +224,81 @@ class JobDetail(JobOut):
     @classmethod
     def of(cls, job: StoredJob) -> JobDetail:
         return cls(**cls.fields_of(job))
+
+
+class ChangesPage(BaseModel):
+    """The changes after the cursor asked for, oldest first; ``next`` is the cursor to ask with next
+    time (the last change's, or the one given when there is nothing new); ``more``: a full page came,
+    ask again at once."""
+
+    items: list[JobChange]
+    next: int
+    more: bool
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+class WebhookOut(BaseModel):
+    """An endpoint as the API shows it: never its secret."""
+
+    id: str
+    name: str
+    url: str
+    events: list[WebhookEvent]
+    format: WebhookFormat
+    enabled: bool
+    changes_cursor: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, webhook: Webhook) -> WebhookOut:
+        return cls(**webhook.model_dump(exclude={"secret"}))
+
+
+class WebhookCreated(WebhookOut):
+    """The answer to a new endpoint: the only time its secret is shown."""
+
+    secret: str
+
+    @classmethod
+    def created(cls, webhook: Webhook) -> WebhookCreated:
+        return cls(**webhook.model_dump())
+
+
+class WebhookCreate(BaseModel):
+    """A new endpoint; without ``secret`` one is made (and shown once, in the answer)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=500)
+    url: WebUrl
+    secret: str | None = Field(default=None, min_length=16, max_length=500)
+    events: list[WebhookEvent] = Field(min_length=1)
+    format: WebhookFormat = WebhookFormat.JSON
+    enabled: bool = True
+
+    def source(self) -> WebhookSource:
+        return WebhookSource(**self.model_dump())
+
+
+class WebhookUpdate(BaseModel):
+    """Any of the fields; one sent as null is left as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=500)
+    url: WebUrl | None = None
+    secret: str | None = Field(default=None, min_length=16, max_length=500)
+    events: list[WebhookEvent] | None = Field(default=None, min_length=1)
+    format: WebhookFormat | None = None
+    enabled: bool | None = None
+
+    def changes(self) -> WebhookChanges:
+        given = {
+            name: getattr(self, name) for name in self.model_fields_set if getattr(self, name) is not None
+        }
+        return cast(WebhookChanges, given)
 
 
 # ---------------------------------------------------------------- queue, dead letters, stats

@@ -10,7 +10,7 @@ meet it with ``bulk_write`` plus a unique index.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -22,18 +22,29 @@ from typing_extensions import TypedDict
 from jobimporter.mapping import FieldMapping
 from jobimporter.models import (
     BatchKey,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
     EntryStatus,
+    ExpiryReason,
+    FailureKind,
     Feed,
     FeedFormat,
     FeedSource,
     ImportEntry,
     ImportRun,
     ItemFailure,
+    JobChange,
     JobRecord,
+    JobStatus,
     Priority,
     RunStatus,
     Trigger,
     UpsertResult,
+    Webhook,
+    WebhookEvent,
+    WebhookFormat,
+    WebhookSource,
 )
 
 
@@ -66,9 +77,30 @@ class FeedChanges(TypedDict, total=False):
     max_pages: int
 
 
+class WebhookChanges(TypedDict, total=False):
+    """Fields of a webhook that ``update_webhook`` may set."""
+
+    name: str
+    url: str
+    secret: str
+    events: list[WebhookEvent]
+    format: WebhookFormat
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryQuery:
+    """Filters of ``list_deliveries``/``count_deliveries``; ``None`` means "any"."""
+
+    webhook_id: str | None = None
+    status: DeliveryStatus | None = None
+    created_before: datetime | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class RunQuery:
-    """Filters of ``list_runs``/``count_runs``; ``None`` means "any". ``since <= started_at < until``."""
+    """Filters of ``list_runs``/``count_runs``; ``None`` means "any". ``since <= started_at < until``;
+    ``finished_since <= finished_at`` (runs still open never match it)."""
 
     trigger: Trigger | None = None
     status: RunStatus | None = None
@@ -76,6 +108,7 @@ class RunQuery:
     since: datetime | None = None
     until: datetime | None = None
     newest_first: bool = True
+    finished_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +138,7 @@ class JobQuery:
     - ``job_type``, ``category``, ``location``, ``employment_type``: an element of that list equal to
       the value (exact, case-sensitive: the values the dashboard offers come from the stored lists);
     - ``workplace``: remote, hybrid or onsite;
+    - ``status``: active or expired (``None``: either);
     - ``since <= posted < until`` where posted is ``published_at``, else ``first_seen``;
     - order: ``sort`` (descending when ``descending``), then ``key``; missing values sort last.
     """
@@ -116,6 +150,7 @@ class JobQuery:
     location: str | None = None
     employment_type: str | None = None
     workplace: str | None = None
+    status: JobStatus | None = None
     since: datetime | None = None
     until: datetime | None = None
     sort: JobSort = "last_changed"
@@ -137,7 +172,9 @@ class FeedHealth(TypedDict):
     - ``success_rate``: share of completed or not-modified entries among its newest ``window``
       final entries;
     - ``median_fetch_s``: median download time (``fetch_s``) over those entries that recorded one;
-    - ``last_error``: ``error`` of its newest final entry (``None`` when that one succeeded cleanly).
+    - ``last_error``: ``error`` of its newest final entry (``None`` when that one succeeded cleanly);
+    - ``permanent_failures``: its entries that failed permanently (``FailureKind``) since its last
+      completed or not-modified entry and since it was last resumed (0 without any).
     """
 
     last_status: EntryStatus | None
@@ -146,6 +183,7 @@ class FeedHealth(TypedDict):
     success_rate: float | None
     median_fetch_s: float | None
     last_error: str | None
+    permanent_failures: int
 
 
 class RunPoint(TypedDict):
@@ -214,17 +252,56 @@ class HistoryTotals(TypedDict):
 
 
 class StoredJob(TypedDict):
-    """A job as the store returns it: the record plus what the store tracks about it."""
+    """A job as the store returns it: the record plus what the store tracks about it.
+
+    ``feed_ids``: every feed it was seen in, live links or not; ``status``: active or expired, with
+    ``expired_at`` and ``expiry_reason`` while expired; ``unlisted_at``: when its last live feed link
+    went (it waits out the grace period), ``None`` while some feed lists it."""
 
     record: JobRecord
     first_seen: datetime
     last_seen: datetime
     last_changed: datetime
     feed_ids: list[str]
+    status: JobStatus
+    expired_at: datetime | None
+    expiry_reason: ExpiryReason | None
+    unlisted_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryLifecycle:
+    """What an import's own closing of its entry does besides counting (``finalize_entry``).
+
+    - ``complete``: the caller read the feed's whole document without error, so the jobs no batch of
+      the entry listed are no longer in the feed;
+    - ``expire_after_s``: grace period of a job left without any live feed link (0: it expires at once);
+    - ``failure``: how the import failed, if it did;
+    - ``pause_after``: that many permanent failures in a row pause the feed (0: never).
+    """
+
+    complete: bool = False
+    expire_after_s: float = 86_400
+    failure: FailureKind | None = None
+    pause_after: int = 5
 
 
 class JobStore(ABC):
-    """Where jobs, feeds and import history live.
+    """Where jobs, feeds, import history and the change log live.
+
+    Jobs and their feeds: a job is linked to each feed it was seen in; a link is *live* while that
+    feed lists the job and *dead* (``left_at``) once a complete import of the feed no longer did
+    (links are never deleted, except with their job). A job is ``active`` while it has a live link
+    and its end date (``JobRecord.expires_at``) has not passed; otherwise it expires, and a job seen
+    again becomes active again (``finalize_entry``, ``expire_due_jobs``).
+
+    The change log: every job change is appended, in the same transaction as the change itself:
+    ``new`` and ``updated`` (with ``fields``, the names of the ``JobRecord`` fields whose values
+    differ, the two hashes aside) by ``upsert_batch``; ``expired`` by ``finalize_entry`` and
+    ``expire_due_jobs``; ``reactivated`` by ``finalize_entry``. A re-delivered batch or a repeated
+    finalize appends nothing. Cursors increase, and changes become visible in cursor order (a change
+    commits only after every change with a smaller cursor is visible), so a reader that asks for the
+    changes after the last cursor it saw misses nothing and gets nothing twice (``list_changes``).
 
     Lifecycle: ``await store.start()`` (connects, creates or migrates the schema), then use, then
     ``await store.aclose()``; ``async with store:`` does both. A backend built from a URL owns and
@@ -262,7 +339,8 @@ class JobStore(ABC):
     @abstractmethod
     async def sync_feeds(self, sources: Sequence[FeedSource]) -> list[Feed]:
         """Make the stored feeds match ``sources`` by URL: add new ones (with fresh ids), update name,
-        format, enabled and priority of existing ones, keep their ids and HTTP validators. Feeds not in
+        format, enabled and priority of existing ones, keep their ids and HTTP validators. A feed its
+        health paused (``paused_at`` set) stays disabled whatever ``sources`` say. Feeds not in
         ``sources`` are left as they are. Returns the feeds for ``sources`` in the same order."""
 
     @abstractmethod
@@ -284,8 +362,10 @@ class JobStore(ABC):
     @abstractmethod
     async def update_feed(self, feed_id: str, changes: FeedChanges) -> Feed:
         """Set the given fields and return the feed; no changes returns it as it is. A new URL clears
-        the HTTP validators (they belonged to the old one). ``NotFound`` if absent; ``Conflict`` if
-        another feed has the new URL."""
+        the HTTP validators (they belonged to the old one). ``enabled: True`` resumes a feed its
+        health paused: ``paused_at`` and ``paused_reason`` are cleared, and its permanent failures
+        are counted afresh from now. ``NotFound`` if absent; ``Conflict`` if another feed has the new
+        URL."""
 
     @abstractmethod
     async def delete_feed(self, feed_id: str) -> None:
@@ -349,17 +429,38 @@ class JobStore(ABC):
         finished_at: datetime,
         error: str | None = None,
         missing_batches: Sequence[tuple[int, int, str]] = (),
+        lifecycle: EntryLifecycle | None = None,
     ) -> ImportEntry:
         """Close an entry: its counts and failures become the sum of its recorded batches (see
         ``upsert_batch``), plus, for each ``(batch_no, item_count, reason)`` in ``missing_batches`` that
         has no recorded result, ``item_count`` failed items with that reason. Sets ``status``,
         ``finished_at``, ``error`` and ``duration_s`` (from ``started_at``). Idempotent: calling it
-        again recomputes the same figures."""
+        again recomputes the same figures.
+
+        With ``lifecycle`` (an import closing its own entry), in the same transaction:
+
+        - every job a recorded batch of the entry listed (see ``upsert_batch``) that is expired while
+          its end date has not passed becomes active again (``expired_at``/``expiry_reason`` cleared,
+          change ``reactivated``); one waiting out its grace period stops waiting;
+        - when ``lifecycle.complete`` and every batch ``1..batches`` of the entry has a recorded
+          result: every live link of the entry's feed to a job that none of its batches listed goes
+          dead, and ``expired`` is how many did. A job left without a live link gets ``unlisted_at``
+          = ``finished_at`` and waits ``lifecycle.expire_after_s`` (``expire_due_jobs``), or with 0
+          expires at once (``expired_at`` = ``finished_at``, ``LEFT_FEEDS``, change ``expired``). This
+          happens once per entry: finalizing it again keeps ``expired`` as it was. An entry that
+          failed, lost a batch, or whose caller did not say ``complete`` unlinks nothing;
+        - the entry keeps ``lifecycle.failure``; when it is permanent and the feed has
+          ``lifecycle.pause_after`` permanent failures (as ``FeedHealth.permanent_failures`` counts
+          them) the feed is paused: ``enabled`` false, ``paused_at`` = ``finished_at`` and a
+          ``paused_reason`` that says how many imports failed and the last error.
+
+        Correct under concurrent finalizes of feeds that share jobs: a job every one of them dropped
+        is left without a live link and expires once."""
 
     @abstractmethod
     async def reopen_entry(self, entry_id: str) -> ImportEntry:
         """Make an entry importable again (a failed feed job is about to be retried): status
-        ``queued``; ``error``, ``started_at``, ``finished_at`` and ``duration_s`` cleared; its run back
+        ``queued``; ``error``, its failure kind, ``started_at``, ``finished_at`` and ``duration_s`` cleared; its run back
         to ``running`` with ``finished_at`` cleared. Counts and failures stay until the entry is
         finalized again, which recomputes them from its batches. The only way back from a final
         status (``update_entry`` never reopens). ``NotFound`` if absent."""
@@ -424,7 +525,11 @@ class JobStore(ABC):
         - ``known`` lists ``(key, external_id)`` of items the caller found unchanged by their
           ``raw_hash`` (see ``raw_hashes``) and so did not normalize: each stored one is ``unchanged``
           (last_seen refreshed when stale, linked to ``feed_id``); one no longer stored fails with
-          a reason saying it will be imported again on the next run.
+          a reason saying it will be imported again on the next run;
+        - a dead link to ``feed_id`` is live again;
+        - each ``new`` and ``updated`` record appends its change (see the class docstring);
+        - the keys the batch listed (its records, ``known`` and the ``failures`` that carry a key)
+          are recorded with its result: what ``finalize_entry`` reads to tell which jobs left the feed.
 
         Exactly once: the result is recorded under ``key`` in the same transaction. Calling again with a
         key already recorded writes nothing and returns the recorded result, even from a concurrent
@@ -463,6 +568,113 @@ class JobStore(ABC):
     @abstractmethod
     async def job_hashes(self, keys: Sequence[str]) -> dict[str, str]:
         """``content_hash`` by key for the stored ones among ``keys`` (for tests and diagnostics)."""
+
+    # ------------------------------------------------------------ lifecycle and change log
+
+    @abstractmethod
+    async def expire_due_jobs(self, now: datetime, *, expire_after_s: float, limit: int = 1000) -> int:
+        """Expire the active jobs that are due, each exactly once, appending a change ``expired``:
+
+        - those whose end date (``expires_at``) is at or before ``now``: ``expired_at`` =
+          ``expires_at``, ``END_DATE``;
+        - those without a live feed link whose ``unlisted_at`` is ``expire_after_s`` or more before
+          ``now``: ``expired_at`` = ``unlisted_at + expire_after_s``, ``LEFT_FEEDS``. One that has a
+          live link again only stops waiting (``unlisted_at`` cleared).
+
+        At most ``limit`` jobs per call; returns how many expired. Safe under concurrent callers."""
+
+    @abstractmethod
+    async def purge_expired(self, expired_before: datetime) -> int:
+        """Delete the jobs expired before ``expired_before`` with their feed links (retention); their
+        changes stay in the log. Returns how many went."""
+
+    @abstractmethod
+    async def list_changes(
+        self, *, after: int = 0, limit: int = 100, job_key: str | None = None
+    ) -> list[JobChange]:
+        """The changes with a cursor greater than ``after``, in cursor order, at most ``limit`` (of
+        one job when ``job_key`` is given). See the class docstring for the ordering promise."""
+
+    @abstractmethod
+    async def last_change_cursor(self) -> int:
+        """The greatest visible cursor, or 0 for an empty log: read from here to see only what comes."""
+
+    # ------------------------------------------------------------ webhooks
+
+    @abstractmethod
+    async def add_webhook(self, source: WebhookSource) -> Webhook:
+        """Store a new endpoint with a fresh id (and a random secret when ``source`` has none); its
+        ``changes_cursor`` is ``last_change_cursor()``, so it is sent the changes from now on.
+        ``Conflict`` if an endpoint has that URL."""
+
+    @abstractmethod
+    async def sync_webhooks(self, sources: Sequence[WebhookSource]) -> list[Webhook]:
+        """Make the stored endpoints match ``sources`` by URL, as ``sync_feeds`` does for feeds: new
+        ones added (as ``add_webhook``), the others' name, events, format, enabled and (when given)
+        secret updated; ids and cursors kept. Returns them in the order of ``sources``."""
+
+    @abstractmethod
+    async def list_webhooks(self, *, enabled_only: bool = False) -> list[Webhook]:
+        """Every endpoint, by name then URL."""
+
+    @abstractmethod
+    async def get_webhook(self, webhook_id: str) -> Webhook:
+        """One endpoint; ``NotFound`` if absent."""
+
+    @abstractmethod
+    async def update_webhook(self, webhook_id: str, changes: WebhookChanges) -> Webhook:
+        """Set the given fields; ``NotFound`` if absent, ``Conflict`` if another has the new URL."""
+
+    @abstractmethod
+    async def delete_webhook(self, webhook_id: str) -> None:
+        """Remove the endpoint; its deliveries stay. ``NotFound`` if absent."""
+
+    @abstractmethod
+    async def add_deliveries(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        """Store the deliveries whose id is not stored yet; returns those, in order. A delivery's id
+        names its endpoint and subject, so adding the same one twice (two dispatchers, a restart)
+        stores it once."""
+
+    @abstractmethod
+    async def add_changes_delivery(self, delivery: Delivery, *, after: int, until: int) -> bool:
+        """Atomically: if the endpoint's ``changes_cursor`` is still ``after``, move it to ``until``
+        and store ``delivery`` (the changes after ``after`` up to ``until``), and return True;
+        otherwise change nothing and return False. So each change goes out once per endpoint,
+        whoever dispatches."""
+
+    @abstractmethod
+    async def record_attempt(
+        self, delivery_id: str, attempt: DeliveryAttempt, status: DeliveryStatus
+    ) -> Delivery:
+        """Append ``attempt`` to the delivery and set its status (``finished_at`` = the attempt's time
+        once it is no longer pending). ``NotFound`` if absent."""
+
+    @abstractmethod
+    async def get_delivery(self, delivery_id: str) -> Delivery:
+        """One delivery; ``NotFound`` if absent."""
+
+    @abstractmethod
+    async def list_deliveries(
+        self, *, limit: int = 50, offset: int = 0, query: DeliveryQuery | None = None
+    ) -> list[Delivery]:
+        """Deliveries matching ``query``, newest first (``created_at``, then id)."""
+
+    @abstractmethod
+    async def count_deliveries(self, query: DeliveryQuery | None = None) -> int:
+        """How many deliveries match ``query``."""
+
+
+# The fields an ``updated`` change names when their values differ: the record's content, without its
+# identity (``key``) and the two hashes (they differ whenever anything does).
+CHANGE_FIELDS: tuple[str, ...] = tuple(
+    name for name in JobRecord.model_fields if name not in ("key", "content_hash", "raw_hash")
+)
+
+
+def changed_fields(previous: Mapping[str, Any], record: Mapping[str, Any]) -> list[str]:
+    """Names of ``CHANGE_FIELDS`` whose values differ between the stored job and the record that
+    overwrites it (every backend names an update's fields this way)."""
+    return [name for name in CHANGE_FIELDS if previous.get(name) != record.get(name)]
 
 
 def describe(result: UpsertResult) -> dict[str, Any]:

@@ -79,6 +79,9 @@ feeds = sa.Table(
     sa.Column("etag", sa.Text),
     sa.Column("last_modified", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("paused_at", UTCDateTime),  # 0005: paused by its health (enabled false), NULL: not
+    sa.Column("paused_reason", sa.Text),  # 0005
+    sa.Column("resumed_at", UTCDateTime),  # 0005: its permanent failures count from here
 )
 
 runs = sa.Table(
@@ -114,6 +117,9 @@ entries = sa.Table(
     sa.Column("failures", sa.JSON, nullable=False),
     sa.Column("error", sa.Text),
     sa.Column("fetch_s", sa.Float),  # 0002: download time, for feed health and the stats series
+    sa.Column("expired", sa.Integer, nullable=False, server_default="0"),  # 0005: jobs that left the feed
+    sa.Column("failure_kind", sa.String(16)),  # 0005: permanent | transient, NULL: did not fail
+    sa.Column("links_checked_at", UTCDateTime),  # 0005: when its unlisted jobs were unlinked (once)
     sa.Index(None, "run_id", "position"),
     sa.Index(None, "feed_id", "started_at"),
     sa.Index(None, "status"),  # 0002: history filters and feed health
@@ -129,6 +135,8 @@ batches = sa.Table(
     *_counts(),
     sa.Column("failures", sa.JSON, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # 0005: the keys the batch listed, until its entry has unlinked the jobs its feed no longer lists
+    sa.Column("job_keys", sa.JSON),
 )
 
 jobs = sa.Table(
@@ -162,9 +170,16 @@ jobs = sa.Table(
     sa.Column("last_seen", UTCDateTime, nullable=False),
     sa.Column("last_changed", UTCDateTime, nullable=False),
     sa.Column("created_by", sa.String(160), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),  # 0005
+    sa.Column("expired_at", UTCDateTime),  # 0005
+    sa.Column("expiry_reason", sa.Text),  # 0005
+    sa.Column("unlisted_at", UTCDateTime),  # 0005: when its last live feed link went
     sa.UniqueConstraint("source", "external_id"),
     sa.Index(None, "last_changed"),
     sa.Index(None, "published_at"),
+    sa.Index(None, "expires_at"),  # 0005: the expiry sweep
+    sa.Index(None, "unlisted_at"),  # 0005
+    sa.Index(None, "status", "expired_at"),  # 0005: the status filter and the retention purge
 )
 
 job_feeds = sa.Table(
@@ -174,7 +189,58 @@ job_feeds = sa.Table(
     sa.Column("feed_id", sa.String(64), primary_key=True),
     sa.Column("first_seen", UTCDateTime, nullable=False),
     sa.Column("last_seen", UTCDateTime, nullable=False),
+    sa.Column("left_at", UTCDateTime),  # 0005: dead link (the feed no longer lists the job), NULL: live
     sa.Index(None, "feed_id"),
+)
+
+# 0005: the change log. ``seq`` is the cursor; appends commit in its order (see sql_changes). No foreign
+# key to jobs: a purged job's changes stay.
+changes = sa.Table(
+    "changes",
+    metadata,
+    sa.Column(
+        "seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("job_key", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("feed_id", sa.String(64)),
+    sa.Column("entry_id", sa.String(64)),
+    sa.Column("reason", sa.Text),
+    sa.Index(None, "job_key", "seq"),
+    sqlite_autoincrement=True,  # cursors never reused
+)
+
+# 0005: webhook endpoints and every delivery to them, with each attempt's answer.
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=False, unique=True),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("events", sa.JSON, nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("changes_cursor", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("webhook_id", sa.String(64), nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Index(None, "webhook_id", "created_at"),
+    sa.Index(None, "status", "created_at"),
 )
 
 # The columns a changed record overwrites; identity (key) and the store's own bookkeeping

@@ -21,19 +21,35 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from jobimporter.errors import StoreError
 from jobimporter.models import (
     BatchKey,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
     EntryStatus,
     Feed,
     FeedSource,
     ImportEntry,
     ImportRun,
     ItemFailure,
+    JobChange,
     JobRecord,
     UpsertResult,
+    Webhook,
+    WebhookSource,
     utcnow,
 )
-from jobimporter.store import sql_feeds, sql_history, sql_jobs, sql_queries
+from jobimporter.store import (
+    sql_changes,
+    sql_feeds,
+    sql_history,
+    sql_jobs,
+    sql_lifecycle,
+    sql_queries,
+    sql_webhooks,
+)
 from jobimporter.store.base import (
+    DeliveryQuery,
     EntryChanges,
+    EntryLifecycle,
     EntryQuery,
     FeedChanges,
     FeedHealth,
@@ -44,6 +60,7 @@ from jobimporter.store.base import (
     RunQuery,
     StatsSeries,
     StoredJob,
+    WebhookChanges,
 )
 from jobimporter.store.sql_engine import (
     WRITE_OPTION,
@@ -156,7 +173,7 @@ class SQLStore(JobStore):
 
     async def update_feed(self, feed_id: str, changes: FeedChanges) -> Feed:
         async with self._writing("update feed") as conn:
-            return await sql_feeds.update_feed(conn, feed_id, changes)
+            return await sql_feeds.update_feed(conn, feed_id, changes, utcnow())
 
     async def delete_feed(self, feed_id: str) -> None:
         async with self._writing("delete feed") as conn:
@@ -216,15 +233,18 @@ class SQLStore(JobStore):
         finished_at: datetime,
         error: str | None = None,
         missing_batches: Sequence[tuple[int, int, str]] = (),
+        lifecycle: EntryLifecycle | None = None,
     ) -> ImportEntry:
         async with self._writing("finalize entry") as conn:
             return await sql_history.finalize_entry(
                 conn,
+                self._ready()[1],
                 entry_id,
                 status=status,
                 finished_at=finished_at,
                 error=error,
                 missing_batches=missing_batches,
+                lifecycle=lifecycle,
             )
 
     async def reopen_entry(self, entry_id: str) -> ImportEntry:
@@ -305,3 +325,79 @@ class SQLStore(JobStore):
     async def job_hashes(self, keys: Sequence[str]) -> dict[str, str]:
         async with self._reading("read job hashes") as conn:
             return await sql_jobs.column_by_key(conn, self._ready()[1], "content_hash", keys)
+
+    # ------------------------------------------------------------ lifecycle and change log
+
+    async def expire_due_jobs(self, now: datetime, *, expire_after_s: float, limit: int = 1000) -> int:
+        async with self._writing("expire due jobs") as conn:
+            return await sql_lifecycle.expire_due_jobs(conn, self._ready()[1], now, expire_after_s, limit)
+
+    async def purge_expired(self, expired_before: datetime) -> int:
+        async with self._writing("purge expired jobs") as conn:
+            return await sql_lifecycle.purge_expired(conn, expired_before)
+
+    async def list_changes(
+        self, *, after: int = 0, limit: int = 100, job_key: str | None = None
+    ) -> list[JobChange]:
+        async with self._reading("list changes") as conn:
+            return await sql_changes.list_changes(conn, after=after, limit=limit, job_key=job_key)
+
+    async def last_change_cursor(self) -> int:
+        async with self._reading("read the last change") as conn:
+            return await sql_changes.last_change_cursor(conn)
+
+    # ------------------------------------------------------------ webhooks
+
+    async def add_webhook(self, source: WebhookSource) -> Webhook:
+        async with self._writing("add webhook") as conn:
+            return await sql_webhooks.add_webhook(conn, self._ready()[1], source, utcnow())
+
+    async def sync_webhooks(self, sources: Sequence[WebhookSource]) -> list[Webhook]:
+        async with self._writing("sync webhooks") as conn:
+            return await sql_webhooks.sync_webhooks(conn, self._ready()[1], sources, utcnow())
+
+    async def list_webhooks(self, *, enabled_only: bool = False) -> list[Webhook]:
+        async with self._reading("list webhooks") as conn:
+            return await sql_webhooks.list_webhooks(conn, enabled_only=enabled_only)
+
+    async def get_webhook(self, webhook_id: str) -> Webhook:
+        async with self._reading("get webhook") as conn:
+            return await sql_webhooks.get_webhook(conn, webhook_id)
+
+    async def update_webhook(self, webhook_id: str, changes: WebhookChanges) -> Webhook:
+        async with self._writing("update webhook") as conn:
+            return await sql_webhooks.update_webhook(conn, webhook_id, changes)
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        async with self._writing("delete webhook") as conn:
+            await sql_webhooks.delete_webhook(conn, webhook_id)
+
+    async def add_deliveries(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        async with self._writing("add deliveries") as conn:
+            return await sql_webhooks.add_deliveries(conn, self._ready()[1], deliveries)
+
+    async def add_changes_delivery(self, delivery: Delivery, *, after: int, until: int) -> bool:
+        async with self._writing("add a changes delivery") as conn:
+            return await sql_webhooks.add_changes_delivery(conn, delivery, after=after, until=until)
+
+    async def record_attempt(
+        self, delivery_id: str, attempt: DeliveryAttempt, status: DeliveryStatus
+    ) -> Delivery:
+        async with self._writing("record a delivery attempt") as conn:
+            return await sql_webhooks.record_attempt(conn, delivery_id, attempt, status)
+
+    async def get_delivery(self, delivery_id: str) -> Delivery:
+        async with self._reading("get delivery") as conn:
+            return await sql_webhooks.get_delivery(conn, delivery_id)
+
+    async def list_deliveries(
+        self, *, limit: int = 50, offset: int = 0, query: DeliveryQuery | None = None
+    ) -> list[Delivery]:
+        async with self._reading("list deliveries") as conn:
+            return await sql_webhooks.list_deliveries(
+                conn, limit=limit, offset=offset, query=query or DeliveryQuery()
+            )
+
+    async def count_deliveries(self, query: DeliveryQuery | None = None) -> int:
+        async with self._reading("count deliveries") as conn:
+            return await sql_webhooks.count_deliveries(conn, query or DeliveryQuery())

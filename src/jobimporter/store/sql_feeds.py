@@ -31,8 +31,11 @@ _SYNCED = (
 )  # what the sources file decides; id and validators stay
 
 
+_NOT_IN_FEED = frozenset({"created_at", "resumed_at"})  # the store's own bookkeeping
+
+
 def _feed(row: Row[Any]) -> Feed:
-    return Feed.model_validate({k: v for k, v in row._mapping.items() if k != "created_at"})
+    return Feed.model_validate({k: v for k, v in row._mapping.items() if k not in _NOT_IN_FEED})
 
 
 def _source_row(source: FeedSource, now: datetime) -> dict[str, Any]:
@@ -60,9 +63,10 @@ async def sync_feeds(
     by_url = {source.url: source for source in sources}
     rows = [_source_row(by_url[url], now) for url in sorted(by_url)]
     stmt = caps.insert(feeds)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[feeds.c.url], set_={name: stmt.excluded[name] for name in _SYNCED}
-    )
+    synced: dict[str, Any] = {name: stmt.excluded[name] for name in _SYNCED}
+    # A feed its health paused stays paused until someone resumes it, whatever the file says.
+    synced["enabled"] = sa.case((feeds.c.paused_at.isnot(None), feeds.c.enabled), else_=stmt.excluded.enabled)
+    stmt = stmt.on_conflict_do_update(index_elements=[feeds.c.url], set_=synced)
     await conn.execute(stmt, rows)
     stored = await conn.execute(sa.select(feeds).where(feeds.c.url.in_(list(by_url))))
     by_stored_url = {row.url: _feed(row) for row in stored}
@@ -113,9 +117,12 @@ async def add_feed(conn: AsyncConnection, caps: Capabilities, source: FeedSource
     return await get_feed(conn, feed_id)
 
 
-async def update_feed(conn: AsyncConnection, feed_id: str, changes: FeedChanges) -> Feed:
+async def update_feed(conn: AsyncConnection, feed_id: str, changes: FeedChanges, now: datetime) -> Feed:
     current = await get_feed(conn, feed_id)
     values: dict[str, Any] = {k: getattr(v, "value", v) for k, v in changes.items()}
+    if values.get("enabled") is True and not current.enabled:
+        # Resumed: no longer paused, and its permanent failures count afresh.
+        values.update(paused_at=None, paused_reason=None, resumed_at=now)
     if isinstance(values.get("mapping"), FieldMapping):
         values["mapping"] = values["mapping"].model_dump(mode="json", exclude_defaults=True)
     if "url" in values and values["url"] != current.url:

@@ -18,8 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jobimporter.errors import NotFound
 from jobimporter.models import EntryStatus, ImportEntry, ImportRun, RunStatus
-from jobimporter.store.base import EntryChanges, EntryQuery, HistoryEntry, RunQuery
+from jobimporter.store import sql_lifecycle
+from jobimporter.store.base import EntryChanges, EntryLifecycle, EntryQuery, HistoryEntry, RunQuery
 from jobimporter.store.schema import batches, entries, runs
+from jobimporter.store.sql_changes import append_changes
+from jobimporter.store.sql_engine import Capabilities
 from jobimporter.store.sql_queries import list_entries as _list_entries
 from jobimporter.store.sql_queries import run_filters, run_order
 
@@ -119,7 +122,12 @@ async def reopen_entry(conn: AsyncConnection, entry_id: str) -> ImportEntry:
         sa.update(entries)
         .where(entries.c.id == entry_id)
         .values(
-            status=EntryStatus.QUEUED.value, error=None, started_at=None, finished_at=None, duration_s=None
+            status=EntryStatus.QUEUED.value,
+            error=None,
+            failure_kind=None,
+            started_at=None,
+            finished_at=None,
+            duration_s=None,
         )
         .returning(entries.c.run_id)
     )
@@ -167,18 +175,28 @@ async def _totals(
 
 async def finalize_entry(
     conn: AsyncConnection,
+    caps: Capabilities,
     entry_id: str,
     *,
     status: EntryStatus,
     finished_at: datetime,
     error: str | None,
     missing_batches: Sequence[tuple[int, int, str]],
+    lifecycle: EntryLifecycle | None,
 ) -> ImportEntry:
     current = await get_entry(conn, entry_id)
     duration = (finished_at - current.started_at).total_seconds() if current.started_at else None
     totals = await _totals(conn, entry_id, missing_batches)
     closing = {"status": status.value, "finished_at": finished_at, "error": error, "duration_s": duration}
-    await conn.execute(sa.update(entries).where(entries.c.id == entry_id).values(**closing, **totals))
+    done = sql_lifecycle.Closing()
+    if lifecycle is not None:
+        done = await sql_lifecycle.close(conn, caps, current, lifecycle, finished_at)
+    await conn.execute(
+        sa.update(entries).where(entries.c.id == entry_id).values(**closing, **totals, **done.values)
+    )
+    if lifecycle is not None:
+        await sql_lifecycle.pause_if_failing(conn, current, lifecycle, finished_at, error)
+    await append_changes(conn, caps, done.changes)  # last: see sql_changes
     return await get_entry(conn, entry_id)
 
 

@@ -15,10 +15,14 @@
    ``now`` was overwritten (updated); anything else (not returned, or only its last_seen refreshed)
    is unchanged. So whatever another batch did in between, each key is new in exactly one batch.
 4. Link the jobs to the feed (``job_feeds``), refreshing a link's last_seen only when stale.
-5. Write the counts into the claimed row; commit.
+5. Append the ``new`` and ``updated`` changes to the change log (``sql_changes``); an update names
+   the fields it changed, compared with the stored content read (and locked) before the upsert.
+6. Write the counts and the keys the batch listed into the claimed row; commit.
 
 If the database refuses the bulk statement because of a value in it, the rows are written again one
-by one inside SAVEPOINTs so only the bad record fails, with the database's reason.
+by one inside SAVEPOINTs so only the bad record fails, with the database's reason. If a concurrent
+batch stored a job between our look and our write, so that we overwrote content we had not read,
+the transaction is rolled back and run again (it then reads that content).
 """
 
 from __future__ import annotations
@@ -36,9 +40,18 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jobimporter.errors import NotFound, StoreError
-from jobimporter.models import BatchKey, ItemFailure, JobRecord, UpsertResult
-from jobimporter.store.base import JobQuery, StoredJob, describe
+from jobimporter.models import (
+    BatchKey,
+    ChangeKind,
+    ExpiryReason,
+    ItemFailure,
+    JobRecord,
+    JobStatus,
+    UpsertResult,
+)
+from jobimporter.store.base import JobQuery, StoredJob, changed_fields, describe
 from jobimporter.store.schema import batches, job_feeds, jobs
+from jobimporter.store.sql_changes import NewChange, append_changes
 from jobimporter.store.sql_engine import Capabilities
 from jobimporter.store.sql_errors import DRIVER_ERRORS, UnstorableValue, is_record_error, reason
 from jobimporter.store.sql_queries import job_filters, job_order
@@ -47,6 +60,7 @@ from jobimporter.store.sql_upserts import (
     Stamps,
     copy_new_jobs,
     link_feed,
+    locked_contents,
     record_known_batch,
     stale_flags,
     stored_states,
@@ -61,32 +75,43 @@ VANISHED_REASON = "job was deleted from the store during this import; the next r
 _WRITE_ERRORS: tuple[type[BaseException], ...] = (*DRIVER_ERRORS, UnstorableValue)
 
 
+# A batch whose content a concurrent batch keeps overwriting is tried this many times in all.
+_CONTENT_RACE_TRIES = 3
+
+
 class _AlreadyRecorded(Exception):
     """The batch key was claimed by an earlier delivery; raised to roll the transaction back."""
 
 
+class _UnreadContent(Exception):
+    """We overwrote a job whose previous content we had not read (a concurrent batch stored it after
+    we looked): the update's changed fields are unknown, so the transaction is rolled back and redone."""
+
+
 @dataclass(slots=True)
 class _Tally:
-    new: int = 0
-    updated: int = 0
     unchanged: int = 0
     failures: list[ItemFailure] = field(default_factory=list)
+    new_keys: list[str] = field(default_factory=list)
+    updated_keys: list[str] = field(default_factory=list)
 
     def count(self, returned: Sequence[Row[Any]], sent: int, stamps: Stamps) -> None:
         """Classify one statement's rows: inserted ones carry this batch's mark, overwritten ones
         (not a mere last_seen refresh) this batch's ``now``; rows not returned were left alone."""
-        new = sum(1 for row in returned if row.created_by == stamps.created_by)
-        updated = sum(
-            1 for row in returned if row.created_by != stamps.created_by and row.last_changed == stamps.now
-        )
-        self.new += new
-        self.updated += updated
-        self.unchanged += sent - new - updated
+        new = [row.key for row in returned if row.created_by == stamps.created_by]
+        updated = [
+            row.key
+            for row in returned
+            if row.created_by != stamps.created_by and row.last_changed == stamps.now
+        ]
+        self.new_keys += new
+        self.updated_keys += updated
+        self.unchanged += sent - len(new) - len(updated)
 
     def result(self) -> UpsertResult:
         return UpsertResult(
-            new=self.new,
-            updated=self.updated,
+            new=len(self.new_keys),
+            updated=len(self.updated_keys),
             unchanged=self.unchanged,
             failed=len(self.failures),
             failures=tuple(self.failures),
@@ -101,6 +126,7 @@ class _Batch:
     rows: list[dict[str, Any]]  # the records' fields, one per distinct key, sorted by key
     failures: list[ItemFailure]  # failed before the store, and in-batch duplicates
     known: dict[str, str]  # key → external_id of items the caller found unchanged by raw hash
+    listed: list[str]  # every key the batch listed (records, known, failures with a key), sorted
 
 
 def _plan(
@@ -123,7 +149,8 @@ def _plan(
     # Plain attribute reads: model_dump() copies every list and dict, a third of a cold batch's CPU.
     rows = [{name: getattr(latest[k], name) for name in RECORD_COLUMNS} for k in sorted(latest)]
     unchanged = {k: external_id for k, external_id in known if k not in latest}
-    return _Batch(key, feed_id, stamps, rows, [*failures, *duplicates], unchanged)
+    listed = sorted({*latest, *unchanged, *(f.key for f in failures if f.key)})
+    return _Batch(key, feed_id, stamps, rows, [*failures, *duplicates], unchanged, listed)
 
 
 async def upsert_batch(
@@ -145,17 +172,31 @@ async def upsert_batch(
     batch = _plan(key, feed_id, records, failures, now, seen_refresh_s, known)
     if caps.array_binds and batch.known and not batch.rows and not batch.failures:
         return await _upsert_known_only(conn, batch)
-    try:
-        async with conn.begin():
-            if not await _claim(conn, caps, batch):
-                raise _AlreadyRecorded
-            result = await _write(conn, caps, batch)
-            await _record(conn, key, result)
-    except _AlreadyRecorded:
-        logger.info("store: batch %s was already recorded; returning its result", key)
-        return await _recorded(conn, key)
-    elapsed = time.perf_counter() - started
-    logger.debug("store: batch %s: %s in %.3fs", key, describe(result), elapsed)
+    for attempt in range(1, _CONTENT_RACE_TRIES + 1):
+        try:
+            result = await _claim_and_write(conn, caps, batch)
+        except _AlreadyRecorded:
+            logger.info("store: batch %s was already recorded; returning its result", key)
+            return await _recorded(conn, key)
+        except _UnreadContent as exc:
+            logger.info("store: batch %s, try %d: %s; writing it again", key, attempt, exc)
+            continue
+        elapsed = time.perf_counter() - started
+        logger.debug("store: batch %s: %s in %.3fs", key, describe(result), elapsed)
+        return result
+    raise StoreError(
+        f"store: batch {key}: its jobs were overwritten by concurrent batches {_CONTENT_RACE_TRIES} "
+        "times while it was written",
+        transient=True,
+    )
+
+
+async def _claim_and_write(conn: AsyncConnection, caps: Capabilities, batch: _Batch) -> UpsertResult:
+    async with conn.begin():
+        if not await _claim(conn, caps, batch):
+            raise _AlreadyRecorded
+        result = await _write(conn, caps, batch)
+        await _record(conn, batch, result)
     return result
 
 
@@ -193,11 +234,12 @@ class _Split:
     fresh: list[dict[str, Any]]  # not stored yet
     pending: list[dict[str, Any]]  # stored, but changed, with a new raw hash, or seen too long ago
     skipped: list[str]  # stored, same hashes, seen recently: nothing to write
+    changed: list[str]  # the keys of ``pending`` whose content differs (sorted)
 
 
 async def _split(conn: AsyncConnection, caps: Capabilities, batch: _Batch) -> _Split:
     stored = await stored_states(conn, caps, [row["key"] for row in batch.rows])
-    split = _Split([], [], [])
+    split = _Split([], [], [], [])
     for row in batch.rows:
         state = stored.get(row["key"])
         if state is None:
@@ -210,6 +252,8 @@ async def _split(conn: AsyncConnection, caps: Capabilities, batch: _Batch) -> _S
             split.skipped.append(row["key"])
         else:
             split.pending.append(row)
+            if state.content_hash != row["content_hash"]:
+                split.changed.append(row["key"])
     return split
 
 
@@ -221,14 +265,34 @@ async def _write(conn: AsyncConnection, caps: Capabilities, batch: _Batch) -> Up
     split = await _split(conn, caps, batch)
     tally.unchanged += len(split.skipped)
     known = await _confirm_known(conn, caps, batch, tally)
+    previous = await locked_contents(conn, caps, split.changed)  # what an update is compared with
     pending = split.pending
     if split.fresh and caps.copy_new_rows and await _copied(conn, batch, split.fresh):
-        tally.new += len(split.fresh)
+        tally.new_keys += [row["key"] for row in split.fresh]
     else:
         pending = sorted([*pending, *split.fresh], key=lambda row: str(row["key"]))
     written = await _upsert(conn, caps, batch, pending, tally)
     await link_feed(conn, caps, sorted([*split.skipped, *known, *written]), batch.feed_id, batch.stamps)
+    await append_changes(conn, caps, _changes(batch, tally, previous))
     return tally.result()
+
+
+def _changes(batch: _Batch, tally: _Tally, previous: dict[str, dict[str, Any]]) -> list[NewChange]:
+    """The batch's ``new`` and ``updated`` changes, in key order; an update names its changed fields."""
+    rows = {row["key"]: row for row in batch.rows}
+    unread = [key for key in tally.updated_keys if key not in previous]
+    if unread:
+        raise _UnreadContent(f"{len(unread)} jobs (e.g. {unread[0]}) were stored by another batch meanwhile")
+
+    def change(key: str, kind: ChangeKind, fields: list[str]) -> NewChange:
+        return NewChange(key, kind, batch.stamps.now, fields, batch.feed_id, batch.key.entry_id)
+
+    made = [change(key, ChangeKind.NEW, []) for key in tally.new_keys]
+    made += [
+        change(key, ChangeKind.UPDATED, changed_fields(previous[key], rows[key]))
+        for key in tally.updated_keys
+    ]
+    return sorted(made, key=lambda made_change: made_change.job_key)
 
 
 async def _confirm_known(
@@ -303,7 +367,8 @@ async def _upsert_one_by_one(
     return written
 
 
-async def _record(conn: AsyncConnection, key: BatchKey, result: UpsertResult) -> None:
+async def _record(conn: AsyncConnection, batch: _Batch, result: UpsertResult) -> None:
+    key = batch.key
     await conn.execute(
         sa.update(batches)
         .where(batches.c.entry_id == key.entry_id, batches.c.batch_no == key.batch_no)
@@ -313,6 +378,7 @@ async def _record(conn: AsyncConnection, key: BatchKey, result: UpsertResult) ->
             unchanged=result.unchanged,
             failed=result.failed,
             failures=[f.to_dict() for f in result.failures],
+            job_keys=batch.listed,
         )
     )
 
@@ -351,6 +417,10 @@ def _stored_job(row: Row[Any], feed_ids: list[str]) -> StoredJob:
         last_seen=row.last_seen,
         last_changed=row.last_changed,
         feed_ids=feed_ids,
+        status=JobStatus(row.status),
+        expired_at=row.expired_at,
+        expiry_reason=ExpiryReason(row.expiry_reason) if row.expiry_reason else None,
+        unlisted_at=row.unlisted_at,
     )
 
 

@@ -34,6 +34,7 @@ from jobimporter.store.base import (
 )
 from jobimporter.store.schema import entries, feeds, job_feeds, jobs, runs
 from jobimporter.store.sql_engine import Capabilities
+from jobimporter.store.sql_lifecycle import permanent_failures
 
 FINAL = tuple(status.value for status in EntryStatus if status.is_final)
 CLEAN = (EntryStatus.COMPLETED.value, EntryStatus.NOT_MODIFIED.value)
@@ -49,6 +50,8 @@ def run_filters(query: RunQuery) -> list[sa.ColumnElement[bool]]:
         conditions.append(runs.c.trigger == query.trigger.value)
     if query.status is not None:
         conditions.append(runs.c.status == query.status.value)
+    if query.finished_since is not None:
+        conditions.append(runs.c.finished_at >= query.finished_since)
     if query.feed_id is not None:
         e = entries.alias("feed_entry")
         conditions.append(
@@ -141,6 +144,8 @@ def job_filters(caps: Capabilities, query: JobQuery) -> list[sa.ColumnElement[bo
             conditions.append(_has_element(caps, column, value))
     if query.workplace is not None:
         conditions.append(jobs.c.workplace == query.workplace)
+    if query.status is not None:
+        conditions.append(jobs.c.status == query.status.value)
     posted = sa.func.coalesce(jobs.c.published_at, jobs.c.first_seen)
     return conditions + _started_between(posted, query.since, query.until)
 
@@ -183,6 +188,8 @@ async def feed_health(
         health[row.feed_id]["last_error"] = row.last_error
     for row in await conn.execute(_median_fetch(wanted, window)):
         health[row.feed_id]["median_fetch_s"] = float(row.median_fetch_s)
+    for feed_id, failures in (await permanent_failures(conn, wanted)).items():
+        health[feed_id]["permanent_failures"] = failures
     return health
 
 
@@ -194,6 +201,7 @@ def _empty_health() -> FeedHealth:
         success_rate=None,
         median_fetch_s=None,
         last_error=None,
+        permanent_failures=0,
     )
 
 

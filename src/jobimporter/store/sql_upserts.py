@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jobimporter.errors import StoreError
 from jobimporter.models import JobRecord
+from jobimporter.store.base import CHANGE_FIELDS
 from jobimporter.store.schema import JOB_CONTENT_COLUMNS, UTCDateTime, as_utc, job_feeds, jobs
 from jobimporter.store.sql_engine import Capabilities
 from jobimporter.store.sql_errors import UnstorableValue
@@ -173,6 +174,23 @@ def _pg_values(row: dict[str, Any]) -> list[Any]:
     return values
 
 
+async def locked_contents(
+    conn: AsyncConnection, caps: Capabilities, keys: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The stored content of the jobs ``keys`` (sorted), locked until the transaction ends (PostgreSQL;
+    SQLite's writers are serialized): what an update is compared with to name its changed fields."""
+    if not keys:
+        return {}
+    columns = [jobs.c.key, *(jobs.c[name] for name in CHANGE_FIELDS)]
+    query = sa.select(*columns).order_by(jobs.c.key).with_for_update()
+    found: dict[str, dict[str, Any]] = {}
+    step = caps.max_bind_params // 2
+    for start in range(0, len(keys), step):
+        rows = await conn.execute(query.where(jobs.c.key.in_(keys[start : start + step])))
+        found.update({row.key: dict(row._mapping) for row in rows})
+    return found
+
+
 # ---------------------------------------------------------------- PostgreSQL: arrays + unnest
 
 
@@ -230,8 +248,8 @@ def _pg_link_upsert() -> sa.TextClause:
     sql = """
         INSERT INTO job_feeds (job_key, feed_id, first_seen, last_seen)
         SELECT k, :feed_id, :now, :now FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k
-        ON CONFLICT (job_key, feed_id) DO UPDATE SET last_seen = excluded.last_seen
-        WHERE job_feeds.last_seen < :stale_before
+        ON CONFLICT (job_key, feed_id) DO UPDATE SET last_seen = excluded.last_seen, left_at = NULL
+        WHERE job_feeds.last_seen < :stale_before OR job_feeds.left_at IS NOT NULL
     """
     return sa.text(sql).bindparams(
         sa.bindparam("feed_id", type_=sa.Text),
@@ -261,9 +279,10 @@ async def record_known_batch(
     """Claim, confirm, link and record a batch made only of raw-hash matches, in one statement.
 
     ``known`` is ``(key, external_id)`` pairs. The same steps as the general path, for the one kind
-    of batch an unchanged re-import sends: the claim (skipped when the batch key is already there),
-    a ``failures`` entry for each job that vanished, the feed links and the stale last_seen refreshes
-    of the others (only if the claim succeeded), and the counts. Returns what was recorded, or None
+    of batch an unchanged re-import sends: the claim (skipped when the batch key is already there)
+    with the keys it listed, a ``failures`` entry for each job that vanished, the feed links (a dead
+    one live again) and the stale last_seen refreshes of the others (only if the claim succeeded),
+    and the counts. Nothing changes content, so no change is appended. Returns what was recorded, or None
     when an earlier delivery had recorded the batch.
 
     One statement is atomic by itself, so it runs on the driver outside a transaction: one round
@@ -299,7 +318,8 @@ _PG_KNOWN_BATCH = """
         SELECT jobs.key, jobs.last_seen < $8::timestamptz AS stale
         FROM jobs JOIN wanted ON jobs.key = wanted.key
     ), claim AS (
-        INSERT INTO batches (entry_id, batch_no, new, updated, unchanged, failed, failures, created_at)
+        INSERT INTO batches (entry_id, batch_no, new, updated, unchanged, failed, failures, created_at,
+                             job_keys)
         SELECT $1::text, $2::int, 0, 0, (SELECT count(*) FROM present),
                (SELECT count(*) FROM wanted) - (SELECT count(*) FROM present),
                COALESCE(
@@ -307,15 +327,15 @@ _PG_KNOWN_BATCH = """
                                     ORDER BY w.ord)
                     FROM wanted w WHERE NOT EXISTS (SELECT FROM present p WHERE p.key = w.key)),
                    '[]'::json),
-               $7::timestamptz
+               $7::timestamptz, to_json($4::text[])
         ON CONFLICT (entry_id, batch_no) DO NOTHING
         RETURNING unchanged, failed, failures
     ), linked AS (
         INSERT INTO job_feeds (job_key, feed_id, first_seen, last_seen)
         SELECT key, $3::text, $7::timestamptz, $7::timestamptz FROM present
         WHERE EXISTS (SELECT FROM claim) ORDER BY key
-        ON CONFLICT (job_key, feed_id) DO UPDATE SET last_seen = excluded.last_seen
-        WHERE job_feeds.last_seen < $8::timestamptz
+        ON CONFLICT (job_key, feed_id) DO UPDATE SET last_seen = excluded.last_seen, left_at = NULL
+        WHERE job_feeds.last_seen < $8::timestamptz OR job_feeds.left_at IS NOT NULL
     ), refreshed AS (
         UPDATE jobs SET last_seen = $7::timestamptz FROM present
         WHERE jobs.key = present.key AND present.stale AND EXISTS (SELECT FROM claim)
@@ -362,6 +382,10 @@ def _values_link_upsert(caps: Capabilities) -> sa.Insert:
     stmt = caps.insert(job_feeds)
     return stmt.on_conflict_do_update(
         index_elements=[job_feeds.c.job_key, job_feeds.c.feed_id],
-        set_={"last_seen": stmt.excluded.last_seen},
-        where=job_feeds.c.last_seen < sa.bindparam("stale_before", type_=UTCDateTime),
+        set_={"last_seen": stmt.excluded.last_seen, "left_at": None},
+        # A stale last_seen is refreshed; a dead link (the feed had dropped the job) is live again.
+        where=sa.or_(
+            job_feeds.c.last_seen < sa.bindparam("stale_before", type_=UTCDateTime),
+            job_feeds.c.left_at.isnot(None),
+        ),
     )

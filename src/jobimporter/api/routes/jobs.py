@@ -1,5 +1,5 @@
-"""``/api/jobs``: job search (text, feed, type, category, location, employment type, workplace, posted
-date) and one job."""
+"""``/api/jobs``: job search (text, feed, type, category, location, employment type, workplace, status,
+posted date), one job, and its changes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter
 
 from jobimporter.api.deps import PagingDep, StoreDep
 from jobimporter.api.schemas import JobDetail, JobOut, ListPage
-from jobimporter.models import EmploymentType, Workplace
+from jobimporter.models import EmploymentType, JobChange, JobStatus, Workplace
 from jobimporter.store.base import JobQuery, JobSort
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -33,14 +33,17 @@ async def search_jobs(
     location: str | None = None,
     employment_type: EmploymentType | None = None,
     workplace: Workplace | None = None,
+    status: Literal["active", "expired", "all"] = "active",
     since: datetime | None = None,
     until: datetime | None = None,
     sort: JobSortParam = "-last_changed",
 ) -> ListPage[JobOut]:
     """``q``: case-insensitive text in title, company or description; ``job_type``/``category``/
     ``location``/``employment_type``: exact element of the job's list; ``workplace``: remote, hybrid or
-    onsite; ``since <= posted < until`` (published, else first seen)."""
+    onsite; ``status``: active (the default), expired or all; ``since <= posted < until`` (published,
+    else first seen)."""
     query = JobQuery(
+        status=None if status == "all" else JobStatus(status),
         q=q.strip() or None if q else None,
         feed_id=feed_id,
         job_type=job_type,
@@ -60,6 +63,13 @@ async def search_jobs(
         page=paging.page,
         page_size=paging.page_size,
     )
+
+
+@router.get("/{key}/changes", response_model=list[JobChange])
+async def job_changes(key: str, store: StoreDep) -> list[JobChange]:
+    """The job's changes, oldest first (at most the first 1,000); 404 for a job not stored."""
+    await store.get_job(key)
+    return await store.list_changes(job_key=key, limit=1000)
 
 
 @router.get("/{key}", response_model=JobDetail)

@@ -12,6 +12,7 @@ import * as history from "./pages/history.js";
 import * as jobs from "./pages/jobs.js";
 import * as queue from "./pages/queue.js";
 import * as run from "./pages/run.js";
+import * as webhooks from "./pages/webhooks.js";
 
 // [pattern, page module, nav section]; each page exports render(main, params, query) → cleanup?
 const ROUTES = [
@@ -24,6 +25,7 @@ const ROUTES = [
   [/^\/jobs$/, jobs.list, "jobs"],
   [/^\/jobs\/(.+)$/, jobs.detail, "jobs"],
   [/^\/charts$/, charts, "charts"],
+  [/^\/webhooks$/, webhooks, "webhooks"],
 ];
 
 const main = document.getElementById("main");

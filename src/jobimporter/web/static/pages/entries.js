@@ -1,13 +1,14 @@
-// The import-entry table (history and run pages): the brief's columns, updated in place by live events.
+// The import-entry table (history and run pages): the brief's columns and the jobs that left the feed
+// (expired), updated in place by live events.
 
 import { badge, duration, h, labelRow, num, tableWrap, time } from "../dom.js";
 
 const FINAL = new Set(["completed", "failed", "not_modified"]);
-const COUNTS = ["new", "updated", "unchanged", "failed"];
+const COUNTS = ["new", "updated", "unchanged", "failed", "expired"];
 const HEADINGS = [
   ["File name (feed URL)", "text"], ["Imported at", "text"], ["Total", "num"], ["New", "num"],
-  ["Updated", "num"], ["Unchanged", "num"], ["Failed", "num"], ["Status", "text"], ["Duration", "num"],
-  ["Run", "text"],
+  ["Updated", "num"], ["Unchanged", "num"], ["Failed", "num"], ["Expired", "num"], ["Status", "text"],
+  ["Duration", "num"], ["Run", "text"],
 ];
 
 export class EntryTable {

@@ -33,7 +33,7 @@ function content(e) {
     ["Imported at", time(e.started_at)], ["Finished", time(e.finished_at)], ["Duration", duration(e.duration_s)],
     ["HTTP status", e.http_status ?? "—"], ["Bytes", num(e.bytes)], ["Batches", num(e.batches)],
     ["Total", num(e.total_fetched)], ["New", num(e.new)], ["Updated", num(e.updated)],
-    ["Unchanged", num(e.unchanged)], ["Failed", num(e.failed)],
+    ["Unchanged", num(e.unchanged)], ["Failed", num(e.failed)], ["Expired (left the feed)", num(e.expired)],
   ];
   const failures = e.failures || [];
   return [

@@ -1,5 +1,5 @@
-// #/feeds: feeds with their health; add (after a preview if wished), edit, pause/resume, prioritise,
-// delete, run one now.
+// #/feeds: feeds with their health (a feed its failures paused says when and why); add (after a preview if
+// wished), edit, pause/resume, prioritise, delete, run one now.
 
 import { api } from "../api.js";
 import { badge, debounce, duration, extLink, field, h, percent, select, tableWrap, time } from "../dom.js";
@@ -174,10 +174,13 @@ function feedTable(feeds, actions) {
   const rows = feeds.map((feed) => {
     const health = feed.health || {};
     const high = feed.priority === "high";
-    return h("tr", { dataset: { id: feed.id, enabled: String(feed.enabled), priority: feed.priority } },
+    return h("tr", { dataset: { id: feed.id, enabled: String(feed.enabled), priority: feed.priority, paused: feed.paused_at ? "health" : "" } },
       h("th", { scope: "row", class: "url" }, h("div", {}, feed.name), h("div", { class: "small" }, extLink(feed.url)),
         health.last_error ? h("div", { class: "small error-text" }, health.last_error) : null),
       h("td", {}, h("div", {}, feed.enabled ? "enabled" : h("span", { class: "badge s-paused" }, "paused")),
+        feed.paused_at ? h("div", { class: "small paused-reason" }, "paused itself ", time(feed.paused_at, true), `: ${feed.paused_reason}`) : null,
+        health.permanent_failures ? h("div", { class: "small error-text", dataset: { failures: health.permanent_failures } },
+          `${health.permanent_failures} permanent failure${health.permanent_failures === 1 ? "" : "s"} in a row`) : null,
         h("div", { class: "small" }, high ? h("strong", {}, "high priority") : "normal priority", ` · ${feed.format}`),
         h("div", { class: "small", dataset: { cron: feed.cron || "" } }, feed.cron ? h("span", {}, "own schedule ", h("code", {}, feed.cron)) : "scheduler's schedule")),
       h("td", {}, health.last_status ? badge(health.last_status) : "—", h("div", { class: "small" }, time(health.last_run_at, true))),

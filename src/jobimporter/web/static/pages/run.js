@@ -43,5 +43,6 @@ function facts(run) {
     ["Started", time(run.started_at)], ["Finished", time(run.finished_at)],
     ["Duration", duration(run.duration_s)], ["Fetched", num(t.total_fetched)],
     ["New", num(t.new)], ["Updated", num(t.updated)], ["Unchanged", num(t.unchanged)], ["Failed", num(t.failed)],
+    ["Expired", num(t.expired)],
   ].map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)));
 }
