@@ -1,14 +1,16 @@
 """Records that flow between the stages: sources → raw items → job records → import history.
 
-All are immutable. ``JobRecord`` crosses Redis as JSON, so it is a pydantic model that the worker
-validates again on arrival; the others are plain frozen dataclasses or pydantic models for the API.
+All are immutable. ``RawItem`` crosses Redis to the batch jobs as a JSON list (``to_row``), checked
+on arrival (``from_row``); ``JobRecord`` is a pydantic model, validated once where the batch job
+normalizes it; the others are plain frozen dataclasses or pydantic models for the API.
 """
 
 from __future__ import annotations
 
+import operator
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
@@ -151,6 +153,45 @@ class RawItem:
     workplace: str | None = None  # what the source says: "remote", "Hybrid remote", "true", "TELECOMMUTE"...
     expires: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+    def to_row(self) -> list[Any]:
+        """The item as a JSON-ready list in field order: how it crosses Redis to a batch job (a list,
+        not a dict: no field names repeated per item, and the cheapest form to dump and load)."""
+        return list(_raw_values(self))
+
+    @classmethod
+    def from_row(cls, row: Any) -> RawItem:
+        """The item :meth:`to_row` gave, back from JSON.
+
+        :raises TypeError: the row is not one (not a list of that length, or a value of the wrong type).
+        """
+        if not isinstance(row, list) or len(row) != len(_RAW_FIELDS):
+            raise TypeError(f"not a raw item row of {len(_RAW_FIELDS)} values")
+        position, *texts, extra = row
+        if not isinstance(position, int) or not isinstance(extra, dict):
+            raise TypeError("position must be a number and extra an object")
+        values: list[Any] = [position]
+        for name, value in zip(_RAW_FIELDS[1:-1], texts, strict=True):
+            values.append(_wire_value(name, value))
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in extra.items()):
+            raise TypeError("extra must map texts to texts")
+        values.append(extra)
+        return cls(*values)
+
+
+def _wire_value(name: str, value: Any) -> Any:
+    """A text field (``str`` or ``None``), or a list field turned back into its tuple of texts."""
+    if name in _RAW_LIST_FIELDS:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+    elif value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"{name}: unexpected {type(value).__name__}")
+
+
+_RAW_FIELDS = tuple(f.name for f in fields(RawItem))
+_RAW_LIST_FIELDS = frozenset({"locations", "job_types", "categories"})
+_raw_values = operator.attrgetter(*_RAW_FIELDS)
 
 
 # One vocabulary for every source (schema.org's employmentType values, spelled like our job types).
