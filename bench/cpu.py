@@ -41,16 +41,27 @@ class Meter:
         self._start = self.now()
 
     def spent(self) -> dict[str, float]:
+        """CPU seconds by side, by worker process (``worker 1``...), and of the whole machine
+        (``machine``: every process, ours and the other tenants' of a shared machine)."""
         now = self.now()
-        return {side: now[side] - self._start[side] for side in SIDES}
+        return {name: now[name] - self._start[name] for name in now}
 
     def now(self) -> dict[str, float]:
+        workers = {f"worker {n}": own_cpu(worker) for n, worker in enumerate(self.workers, start=1)}
         return {
-            "workers": sum(own_cpu(worker) for worker in self.workers),
+            "workers": sum(workers.values()),
             "postgres": tree_cpu(self.servers.postgres),
             "redis": tree_cpu(self.servers.redis),
             "bench": own_cpu(psutil.Process()),
+            **workers,
+            "machine": machine_cpu(),
         }
+
+
+def machine_cpu() -> float:
+    """Busy seconds of every CPU of the machine (all but idle and I/O wait)."""
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
 
 
 def own_cpu(process: psutil.Process) -> float:

@@ -553,11 +553,9 @@ def speed_lines(name: str, r: dict[str, Any]) -> list[str]:
         "  import                   items/s  CPU s / 1,000: workers   PG Redis bench =  all",
     ]
     topologies = sorted(int(key.split("_")[1]) for key in r if key.startswith("cold_"))
-    lines += [
-        _import_line(label, processes, r[f"{label}_{processes}"], thousands)
-        for processes in topologies
-        for label in ("cold", "unchanged")
-    ]
+    runs = [(label, processes) for processes in topologies for label in ("cold", "unchanged")]
+    lines += [_import_line(label, n, r[f"{label}_{n}"], thousands) for label, n in runs]
+    lines += ["", *(_cores_line(label, n, r[f"{label}_{n}"]) for label, n in runs)]
     return [*lines, "", *_target_lines(r, topologies)]
 
 
@@ -565,8 +563,19 @@ def _import_line(label: str, processes: int, imported: dict[str, Any], thousands
     cpu = imported["cpu_s"]
     where = "in-process" if processes == 0 else f"{processes} worker proc."
     sides = " ".join(f"{cpu[side] / thousands:5.2f}" for side in SIDES)
-    total = sum(cpu.values()) / thousands
+    total = sum(cpu[side] for side in SIDES) / thousands
     return f"  {label:9s} {where:14s} {imported['items_per_s']:6.0f}   {sides} = {total:4.2f}"
+
+
+def _cores_line(label: str, processes: int, imported: dict[str, Any]) -> str:
+    """How many cores the import kept busy, each worker's share, and the machine's (others included)."""
+    cpu, seconds = imported["cpu_s"], imported["seconds"]
+    ours = sum(cpu[side] for side in SIDES) / seconds
+    workers = " + ".join(f"{cpu[f'worker {n}'] / seconds:.2f}" for n in range(1, processes + 1))
+    return (
+        f"  {label:9s} {processes} proc.: cores busy {ours:.2f} (workers {workers or '-'}),"
+        f" machine {cpu['machine'] / seconds:.2f}"
+    )
 
 
 def _target_lines(r: dict[str, Any], topologies: list[int]) -> list[str]:

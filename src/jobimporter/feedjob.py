@@ -31,7 +31,7 @@ from typing import Any, BinaryIO, Self, cast
 
 from bullmq.custom_errors import DelayedError, UnrecoverableError, WaitingChildrenError
 
-from jobimporter.batchjob import write_batch
+from jobimporter.batchjob import PARSING, write_batch
 from jobimporter.context import ImportContext
 from jobimporter.errors import FeedError, FetchError, FetchHTTPError, ItemError, StoreError
 from jobimporter.fetch import FetchResult, fetch_feed
@@ -341,6 +341,11 @@ class _KnownWriter:
 
 
 def _read_chunk(items: Iterator[RawItem], size: int, source: str, base_url: str, seen: set[str]) -> _Chunk:
+    with PARSING:  # this process's batches give way: every worker waits for this feed's items
+        return _read_chunk_of(items, size, source, base_url, seen)
+
+
+def _read_chunk_of(items: Iterator[RawItem], size: int, source: str, base_url: str, seen: set[str]) -> _Chunk:
     chunk = _Chunk()
     try:
         while len(chunk.items) < size:

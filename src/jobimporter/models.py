@@ -165,32 +165,28 @@ class RawItem:
 
         :raises TypeError: the row is not one (not a list of that length, or a value of the wrong type).
         """
-        if not isinstance(row, list) or len(row) != len(_RAW_FIELDS):
+        if type(row) is not list or len(row) != len(_RAW_FIELDS):
             raise TypeError(f"not a raw item row of {len(_RAW_FIELDS)} values")
-        position, *texts, extra = row
-        if not isinstance(position, int) or not isinstance(extra, dict):
-            raise TypeError("position must be a number and extra an object")
-        values: list[Any] = [position]
-        for name, value in zip(_RAW_FIELDS[1:-1], texts, strict=True):
-            values.append(_wire_value(name, value))
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in extra.items()):
+        if type(row[0]) is not int or not _TEXT_OR_NONE.issuperset(map(type, _text_values(row))):
+            raise TypeError("position must be a number, and every text field a text or null")
+        extra = row[-1]
+        if type(extra) is not dict or not _TEXTS.issuperset(map(type, (*extra, *extra.values()))):
             raise TypeError("extra must map texts to texts")
-        values.append(extra)
+        values = row.copy()
+        for at in _LIST_AT:
+            if type(values[at]) is not list or not _TEXTS.issuperset(map(type, values[at])):
+                raise TypeError(f"{_RAW_FIELDS[at]}: not a list of texts")
+            values[at] = tuple(values[at])
         return cls(*values)
 
 
-def _wire_value(name: str, value: Any) -> Any:
-    """A text field (``str`` or ``None``), or a list field turned back into its tuple of texts."""
-    if name in _RAW_LIST_FIELDS:
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-    elif value is None or isinstance(value, str):
-        return value
-    raise TypeError(f"{name}: unexpected {type(value).__name__}")
-
-
 _RAW_FIELDS = tuple(f.name for f in fields(RawItem))
-_RAW_LIST_FIELDS = frozenset({"locations", "job_types", "categories"})
+_LIST_AT = tuple(
+    at for at, name in enumerate(_RAW_FIELDS) if name in ("locations", "job_types", "categories")
+)
+_text_values = operator.itemgetter(*(at for at in range(1, len(_RAW_FIELDS) - 1) if at not in _LIST_AT))
+_TEXTS = frozenset({str})
+_TEXT_OR_NONE = frozenset({str, type(None)})
 _raw_values = operator.attrgetter(*_RAW_FIELDS)
 
 
