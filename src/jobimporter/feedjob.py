@@ -439,9 +439,15 @@ class _BatchSender:
         # BullMQ keeps a parent's unsettled children (waiting, active, retrying) in this set; a child
         # leaves it once completed, or failed for good.
         unsettled = queue.toKey(f"{self._job_id}:dependencies")
+        waiting = await queue.client.scard(unsettled)
+        if waiting and waiting + adding > self._batches_ahead:
+            log.debug(
+                "feed %s: %d batches queued, not yet written; waiting for room", self._data.url, waiting
+            )
         # Polled: BullMQ announces no child's end to its parent, and this is one cheap read a check.
-        while (waiting := await queue.client.scard(unsettled)) and waiting + adding > self._batches_ahead:  # noqa: ASYNC110
+        while waiting and waiting + adding > self._batches_ahead:
             await asyncio.sleep(_ROOM_CHECK_S)
+            waiting = await queue.client.scard(unsettled)
 
     def _batch_job(
         self, batch_no: int, fresh: list[list[Any]], known: list[tuple[str, str]]
