@@ -158,7 +158,7 @@ def normalize_items(
         PARSING.yield_to_parsing()
         try:
             pair = _decoded(entry, base_url, version)
-        except (TypeError, ValueError) as exc:
+        except TypeError as exc:  # not what a feed job queues: this item fails, not its batch
             failures.append(ItemFailure(_entry_label(entry, position), f"invalid: batch item: {exc}"))
             continue
         (result,) = normalize_each([pair], source=source, base_url=base_url)
