@@ -58,6 +58,8 @@ async def test_two_worker_processes_share_one_feeds_batches(
 ) -> None:
     """One feed, two `jobimporter worker` processes: both normalize and write batches of it (one of
     them read the feed), every batch is written once, by one of them, and the counts are exact."""
+    # Small batches: 60 of them for two processes to share in a small feed (the default batch size
+    # is what the last test of this file runs with).
     count, batch_size = 600, 10
     feeds.route("/big", body=render_feed(short_jobs(count), title="t", link="https://jobicy.com"))
     settings = Settings(data_dir=tmp_path / "data", redis_url=redis_url, database_url=pg_database_url)
