@@ -81,14 +81,15 @@ def instrument() -> None:
     """Wrap the stages in timers (module attributes, looked up at call time by their callers)."""
     cpu = time.thread_time
     feedjob._read_chunk = _timed_sync("feed: parse + identify (thread CPU)", feedjob._read_chunk, cpu)  # type: ignore[assignment]
-    feedjob._normalize_all = _timed_sync("feed: normalize (thread CPU)", feedjob._normalize_all, cpu)  # type: ignore[assignment]
-    feedjob._split_known = _timed_async("feed: raw-hash lookup (wall)", feedjob._split_known)  # type: ignore[assignment]
-    feedjob._batch_job = _timed_sync("feed: build batch payloads", feedjob._batch_job, time.perf_counter)  # type: ignore[assignment]
+    feedjob._known_keys = _timed_async("feed: raw-hash lookup (wall)", feedjob._known_keys)  # type: ignore[assignment]
+    sender = feedjob._BatchSender
+    sender._batch_job = _timed_sync("feed: build batch payloads", sender._batch_job, time.perf_counter)  # type: ignore[method-assign]
+    sender.flush = _timed_async("feed: wait for room + addBulk (wall)", sender.flush)  # type: ignore[method-assign]
     feedjob.fetch_feed = _timed_async("feed: fetch (wall)", feedjob.fetch_feed)  # type: ignore[assignment]
     feedjob._fan_out = _timed_async("feed: whole fan-out (wall)", _marked("fan-out", feedjob._fan_out))  # type: ignore[assignment]
     feedjob.finalize = _marked("finalize", feedjob.finalize)  # type: ignore[assignment]
     feedjob.process_feed_job = _marked("feed job", feedjob.process_feed_job)  # type: ignore[assignment]
-    batchjob.validate_items = _timed_sync("batch: validate items", batchjob.validate_items, time.perf_counter)  # type: ignore[assignment]
+    batchjob.records_of = _timed_sync("batch: normalize (thread CPU)", batchjob.records_of, cpu)  # type: ignore[assignment]
     SQLStore.upsert_batch = _timed_async("batch: store.upsert_batch (wall)", SQLStore.upsert_batch)  # type: ignore[method-assign]
     original = batchjob.process_batch_job
     timed = _timed_async("batch: whole job (wall)", original)
@@ -118,9 +119,7 @@ def report(label: str, items: int, elapsed: float, started: float) -> None:
 async def measure(args: argparse.Namespace, work: Path, redis_url: str, admin_url: str) -> None:
     feeds_dir = work / "feeds"
     feeds_dir.mkdir()
-    bench.write_feed(
-        feeds_dir / "main.xml", bench.sized_jobs(args.items), title="bench", link="https://jobicy.com"
-    )
+    bench.write_rss(feeds_dir / "main.xml", args.items)
     server, base = bench.serve_directory(feeds_dir)
     try:
         settings = Settings(
@@ -135,7 +134,8 @@ async def measure(args: argparse.Namespace, work: Path, redis_url: str, admin_ur
                 profiler.enable()
             spy = _py_spy(args, label)
             started, main_cpu = time.perf_counter(), time.thread_time()
-            _, counts, writes = await bench.import_rate(settings, f"{base}/main.xml", 0)
+            imported = await bench.import_rate(settings, f"{base}/main.xml", 0)
+            counts, writes = imported.counts, imported.row_writes
             elapsed, main_cpu = time.perf_counter() - started, time.thread_time() - main_cpu
             if profiler:
                 profiler.disable()

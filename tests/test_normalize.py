@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import random
 import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import nh3
 import pytest
 
 from fixtures import hostile_html, wpjm
 from jobimporter.errors import ItemError
 from jobimporter.models import JobRecord, RawItem
-from jobimporter.normalize import canonical_job_type, normalize, parse_amount, parse_date, record_key
+from jobimporter.normalize import (
+    canonical_job_type,
+    content_hash,
+    identify,
+    normalize,
+    parse_amount,
+    parse_date,
+    record_key,
+    sanitize_html,
+)
 from jobimporter.parse import parse_feed
 
 SOURCE = "jobicy.com"
@@ -296,6 +307,60 @@ def test_content_hash_is_deterministic_and_covers_the_fields() -> None:
         norm(replace(base, extra={"job_level": "Senior"})),
     ]
     assert all(c.key == first.key and c.content_hash != first.content_hash for c in changed)
+
+
+def stdlib_content_hash(fields: dict[str, object]) -> str:
+    """The content hash as stored since the first version: sha256 of the stdlib's canonical JSON."""
+    body = {k: v for k, v in fields.items() if k not in ("key", "content_hash", "raw_hash")}
+    canonical = json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=datetime.isoformat
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def test_the_content_hash_stays_what_the_stdlibs_canonical_json_gives() -> None:
+    """Hashes written by earlier versions must still match, or every stored job would read as updated
+    on the first import after an upgrade: floats of every shape (exponents too), texts with control
+    characters and any Unicode, lists and nested extras, datetimes."""
+    rng = random.Random(12)
+    alphabet = [
+        chr(c) for c in (*range(0x20), *range(0x20, 0x7F, 7), 0x7F, 0x85, 0xA0, 0xE9, 0x2028, 0x1F600)
+    ]
+    floats = [0.0, 67500.0, 1e-4, 5e-5, 1.5e-7, 1e15, 9999999999999998.0, 1e16, 2.5e22, 123.456]
+    for case in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+        fields: dict[str, object] = {
+            "title": text, "locations": [text, "Remote"], "salary_min": rng.choice(floats),
+            "salary_max": rng.choice([None, *floats]), "extra": {"k": text, "dropped_urls": [text]},
+            "published_at": datetime(2024, 1, 1, tzinfo=UTC).replace(microsecond=case % 7 * 1000),
+            "key": "not content", "content_hash": "not content",
+        }  # fmt: skip
+        assert content_hash(fields) == stdlib_content_hash(fields), fields
+
+
+def test_a_plain_text_skips_the_sanitizer_and_reads_as_the_sanitizer_would_give_it() -> None:
+    """A description without markup (many JSON APIs send plain text) is not sanitized: it must come
+    out exactly as the sanitizer would give it, so a record reads and hashes the same either way."""
+    rng = random.Random(5)
+    alphabet = [chr(c) for c in (*range(1, 0x7F), 0x85, 0xA0, 0xE9, 0xFEFF, 0xFFFE, 0x2028, 0x1F600)]
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30)))
+        sanitized = nh3.clean(text).strip() if text.strip() else ""  # a blank text is "" either way
+        assert sanitize_html(text, BASE) == sanitized, repr(text)
+
+
+def test_a_lone_surrogate_becomes_a_replacement_character_and_never_fails_the_item() -> None:
+    """A JSON feed may say ``"\\ud800"`` alone, which no UTF-8 text holds (the sanitizer and the hashes
+    refuse it): the item is imported with U+FFFD in its place, under the same identity every time."""
+    lone = item(guid="g-\ud800", title="Dev\udfff", content_html="<p>a\ud800b</p>", locations=("X\ud801",))
+    record = norm(lone)
+    identity = identify(lone, source=SOURCE, base_url=BASE)
+    assert (record.external_id, record.title, record.locations) == ("g-\ufffd", "Dev\ufffd", ["X\ufffd"])
+    assert record.description_html == "<p>a\ufffdb</p>"
+    assert (identity.key, identity.external_id, identity.raw_hash) == (
+        record.key, record.external_id, record.raw_hash
+    )  # fmt: skip
+    assert norm(lone) == record
 
 
 def test_record_survives_a_json_round_trip() -> None:

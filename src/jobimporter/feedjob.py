@@ -1,5 +1,9 @@
-"""The feed job: fetch → parse → normalize → fan out batch jobs; then, once every batch has settled,
+"""The feed job: fetch → parse → identify → fan out batch jobs; then, once every batch has settled,
 finalize the feed's import entry (and the run, when it was the last entry).
+
+It only streams: each item is parsed and identified here, and looked up by its raw hash; the items
+that changed travel raw to batch jobs, which normalize them, so every worker process (on every
+machine) shares a big feed's normalizing. Batches of raw-hash matches are written here.
 
 One BullMQ job does both steps. After the fan-out it stores ``step = "finalize"`` in its data and
 waits for its children (``moveToWaitingChildren``); BullMQ runs it again when the last child
@@ -27,7 +31,7 @@ from typing import Any, BinaryIO, Self, cast
 
 from bullmq.custom_errors import DelayedError, UnrecoverableError, WaitingChildrenError
 
-from jobimporter.batchjob import write_batch
+from jobimporter.batchjob import PARSING, write_batch
 from jobimporter.context import ImportContext
 from jobimporter.errors import FeedError, FetchError, FetchHTTPError, ItemError, StoreError
 from jobimporter.fetch import FetchResult, fetch_feed
@@ -44,7 +48,7 @@ from jobimporter.models import (
     RawItem,
     utcnow,
 )
-from jobimporter.normalize import Identity, identify, normalize_each
+from jobimporter.normalize import NORMALIZER_VERSION, Identity, identify
 from jobimporter.paging import PageFetcher, page_fetch
 from jobimporter.parse import parse_feed
 from jobimporter.queue import BATCH_JOB, batch_job_id, batch_job_options
@@ -59,6 +63,11 @@ log = logging.getLogger(__name__)
 _ITEMS_PER_ENQUEUE = 1000
 # Items identified per raw-hash lookup: one database round trip decides which of them need normalizing.
 _ITEMS_PER_LOOKUP = 1000
+# A feed's items queued for batch jobs and not yet written, at most (~3 KB each in Redis): enough to
+# keep dozens of worker processes busy, and what bounds Redis's memory however big the feed is.
+_ITEMS_AHEAD = 10_000
+# How often a feed job that is that far ahead checks whether its batches have made room.
+_ROOM_CHECK_S = 0.05
 # Batches of known items the feed job writes at once: enough to keep the store busy while it
 # parses, few enough to leave the pool's connections to the batch workers.
 _KNOWN_WRITES_IN_FLIGHT = 3
@@ -89,15 +98,6 @@ class FeedJobData:
     @classmethod
     def from_job(cls, data: dict[str, Any]) -> FeedJobData:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
-
-@dataclass(frozen=True, slots=True)
-class _Queued:
-    """A normalized record as it goes to a batch job: its key and its fields as JSON values. Dumped
-    where it was normalized (the normalizer thread), not on the event loop."""
-
-    key: str
-    fields: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -217,18 +217,13 @@ async def _mark_processing(ctx: ImportContext, data: FeedJobData, result: FetchR
 
 async def _fan_out(ctx: ImportContext, job: Any, data: FeedJobData, result: FetchResult, feed: Feed) -> None:
     """Parse the body slice by slice off the event loop (lxml is CPU-bound), queueing batches as they
-    fill. One dedicated thread per feed parses: a libxml2 parser must not move between threads. The
-    changed items are normalized elsewhere (``_Normalizer``) while the next slice is parsed."""
-    with (
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as parser_thread,
-        _Normalizer() as normalizer,
-    ):
-        await _fan_out_in(parser_thread, normalizer, ctx, job, data, result, feed)
+    fill. One dedicated thread per feed parses: a libxml2 parser must not move between threads."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse") as parser_thread:
+        await _fan_out_in(parser_thread, ctx, job, data, result, feed)
 
 
 async def _fan_out_in(
     parser_thread: ThreadPoolExecutor,
-    normalizer: _Normalizer,
     ctx: ImportContext,
     job: Any,
     data: FeedJobData,
@@ -239,44 +234,33 @@ async def _fan_out_in(
     items = _parse(ctx, data, result, feed)
     source, base_url = publisher_host(data.url), result.effective_url
     seen: set[str] = set()
-    parent = {"id": job.id, "queue": job.queueQualifiedName}
-    pending: list[dict[str, Any]] = []
-    pending_items = 0
     early_failures: list[ItemFailure] = []
     loop = asyncio.get_running_loop()
     batch_size = data.batch_size or ctx.batch_size
     per_chunk = batch_size * max(1, _ITEMS_PER_LOOKUP // batch_size)
     read = functools.partial(_read_chunk, items, per_chunk, source, base_url, seen)
     reading = loop.run_in_executor(parser_thread, read)
+    sender = _BatchSender(ctx, job, data, source, base_url)
     async with _KnownWriter(ctx, data) as known_writer:
         while True:
             chunk = await reading
             if not chunk.done:
-                # Read ahead: the parser works on the next slice while this one is looked up,
-                # normalized and queued. Slices are still handled one at a time, in document order.
+                # Read ahead: the parser works on the next slice while this one is looked up and
+                # queued. Slices are still handled one at a time, in document order.
                 reading = loop.run_in_executor(parser_thread, read)
-            known, fresh = await _split_known(ctx, chunk.items)
-            records, failures = await normalizer.run(fresh, source, base_url)
-            early_failures += chunk.failures + failures
-            for group in _in_batches(chunk.items, known, records, batch_size):
-                group_records = [entry for entry in group if isinstance(entry, _Queued)]
-                group_known = [entry for entry in group if not isinstance(entry, _Queued)]
+            known = await _known_keys(ctx, chunk.items)
+            early_failures += chunk.failures
+            for group in _in_batches(chunk.items, batch_size):
                 data.batch_sizes.append(len(group))
-                if group_records:
-                    pending.append(
-                        _batch_job(data, len(data.batch_sizes), group_records, group_known, ctx, parent)
-                    )
-                    pending_items += len(group)
+                if all(identity.key in known for _, identity in group):
+                    await known_writer.submit(len(data.batch_sizes), [_known(i) for _, i in group])
                 else:
-                    await known_writer.submit(len(data.batch_sizes), group_known)
-            if pending_items >= _ITEMS_PER_ENQUEUE or (chunk.done and pending):
-                await ctx.queues.add_batches(pending)
-                pending, pending_items = [], 0
+                    await sender.add(len(data.batch_sizes), group, known)
             if chunk.done:
                 data.parse_error = chunk.error
                 break
-    left = [_batch_job(data, batch_no, [], known, ctx, parent) for batch_no, known in known_writer.left_over]
-    await ctx.queues.add_batches(left)
+        await sender.flush()
+    await sender.add_left_over(known_writer.left_over)
     await _record_early_failures(ctx, data, early_failures)
     data.etag, data.last_modified, data.step = result.etag, result.last_modified, "finalize"
 
@@ -358,36 +342,12 @@ class _KnownWriter:
             self._backlog.release()
 
 
-class _Normalizer:
-    """Normalizes a feed's changed items in a thread of its own, off the event loop and beside the
-    parse thread (which reads the next slice meanwhile; nh3 and sha256 release the GIL).
-
-    A process of its own was tried: a big cold import ran ~1.5× faster, but the child and the
-    parent's larger working set broke the memory target (RSS flat in feed size) once the child's
-    memory was counted; see bench/README.md.
-    """
-
-    def __init__(self) -> None:
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="normalize")
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._thread.shutdown(wait=True)
-
-    async def run(
-        self, items: list[tuple[RawItem, Identity]], source: str, base_url: str
-    ) -> tuple[list[_Queued], list[ItemFailure]]:
-        if not items:  # an unchanged slice: no hop at all
-            return [], []
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, _normalize_all, items, source, base_url)
-
-
 def _read_chunk(items: Iterator[RawItem], size: int, source: str, base_url: str, seen: set[str]) -> _Chunk:
+    with PARSING:  # this process's batches give way: every worker waits for this feed's items
+        return _read_chunk_of(items, size, source, base_url, seen)
+
+
+def _read_chunk_of(items: Iterator[RawItem], size: int, source: str, base_url: str, seen: set[str]) -> _Chunk:
     chunk = _Chunk()
     try:
         while len(chunk.items) < size:
@@ -415,84 +375,99 @@ def _take(raw: RawItem, source: str, base_url: str, seen: set[str], chunk: _Chun
     chunk.items.append((raw, identity))
 
 
-async def _split_known(
-    ctx: ImportContext, items: list[tuple[RawItem, Identity]]
-) -> tuple[set[str], list[tuple[RawItem, Identity]]]:
-    """Items whose stored raw hash matches are unchanged byte for byte: they skip normalization and
-    travel as (key, external_id) only. Returns their keys, and the items that need normalizing."""
+async def _known_keys(ctx: ImportContext, items: list[tuple[RawItem, Identity]]) -> set[str]:
+    """The keys of the items whose stored raw hash matches: unchanged byte for byte, so they skip
+    normalizing and travel as ``(key, external_id)`` only."""
     if not items:
-        return set(), []
+        return set()
     stored = await ctx.store.raw_hashes([identity.key for _, identity in items])
-    known = {i.key for _, i in items if stored.get(i.key) == i.raw_hash}
-    return known, [(raw, i) for raw, i in items if i.key not in known]
+    return {i.key for _, i in items if stored.get(i.key) == i.raw_hash}
 
 
-def _in_batches(
-    items: list[tuple[RawItem, Identity]], known: set[str], records: list[_Queued], size: int
-) -> Iterator[list[_Queued | tuple[str, str]]]:
-    """Cut the chunk into batches in document order (known items as ``(key, external_id)``), so a
-    retried fan-out numbers the same items the same way; items that failed normalization drop out."""
-    by_key = {record.key: record for record in records}
-    entries: list[_Queued | tuple[str, str]] = []
-    for _, identity in items:
-        if identity.key in known:
-            entries.append((identity.key, identity.external_id))
-        elif identity.key in by_key:
-            entries.append(by_key[identity.key])
-    for start in range(0, len(entries), size):
-        yield entries[start : start + size]
+def _in_batches(items: list[tuple[RawItem, Identity]], size: int) -> Iterator[list[tuple[RawItem, Identity]]]:
+    """Cut the slice into batches in document order, so a retried fan-out numbers the same items
+    the same way (whichever of them the store holds by then)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
-def _normalize_all(
-    items: list[tuple[RawItem, Identity]], source: str, base_url: str
-) -> tuple[list[_Queued], list[ItemFailure]]:
-    return _sorted_out(items, _normalize_for_queue(items, source, base_url))
-
-
-def _normalize_for_queue(
-    items: list[tuple[RawItem, Identity]], source: str, base_url: str
-) -> list[_Queued | str]:
-    """Normalize and dump for the queue; runs in the normalizer thread."""
-    results = normalize_each(items, source=source, base_url=base_url)
-    return [r if isinstance(r, str) else _Queued(r.key, r.model_dump(mode="json")) for r in results]
-
-
-def _sorted_out(
-    items: list[tuple[RawItem, Identity]], results: list[_Queued | str]
-) -> tuple[list[_Queued], list[ItemFailure]]:
-    """Records, and a failure (labelled by the raw item) for each item whose result is a reason."""
-    records: list[_Queued] = []
-    failures: list[ItemFailure] = []
-    for (raw, identity), result in zip(items, results, strict=True):
-        if isinstance(result, str):
-            failures.append(ItemFailure(_item_label(raw), result, key=identity.key))  # still listed
-        else:
-            records.append(result)
-    return records, failures
+def _known(identity: Identity) -> tuple[str, str]:
+    return identity.key, identity.external_id
 
 
 def _item_label(raw: RawItem) -> str:
     return (raw.guid or raw.link or f"item #{raw.position}").strip()[:500]
 
 
-def _batch_job(
-    data: FeedJobData,
-    batch_no: int,
-    records: list[_Queued],
-    known: list[tuple[str, str]],
-    ctx: ImportContext,
-    parent: dict[str, str],
-) -> dict[str, Any]:
-    payload = {
-        "run_id": data.run_id,
-        "entry_id": data.entry_id,
-        "feed_id": data.feed_id,
-        "batch_no": batch_no,
-        "items": [r.fields for r in records],
-        "known": known,
-    }
-    options = batch_job_options(data.entry_id, batch_no, Priority(data.priority), ctx.policy, parent)
-    return {"name": BATCH_JOB, "data": payload, "opts": options}
+class _BatchSender:
+    """Queues the batches that hold changed items as batch jobs, children of the feed job.
+
+    About ``_ITEMS_PER_ENQUEUE`` items go per addBulk round trip. Parsing outruns the workers that
+    normalize, so at most ``_ITEMS_AHEAD`` of the feed's items wait in Redis unwritten: past that the
+    feed job waits for its batches to settle, and a feed of any size keeps Redis's memory (and this
+    process's) flat instead of queueing all of itself at once.
+    """
+
+    def __init__(self, ctx: ImportContext, job: Any, data: FeedJobData, source: str, base_url: str) -> None:
+        self._ctx, self._job_id, self._data = ctx, job.id, data
+        self._parent = {"id": job.id, "queue": job.queueQualifiedName}
+        self._wire = {"source": source, "base_url": base_url, "normalizer": NORMALIZER_VERSION}
+        self._batches_ahead = max(1, _ITEMS_AHEAD // (data.batch_size or ctx.batch_size))
+        self._pending: list[dict[str, Any]] = []
+        self._pending_items = 0
+
+    async def add(self, batch_no: int, group: list[tuple[RawItem, Identity]], known: set[str]) -> None:
+        fresh = [[i.external_id, i.key, i.raw_hash, raw.to_row()] for raw, i in group if i.key not in known]
+        matched = [_known(i) for _, i in group if i.key in known]
+        self._pending.append(self._batch_job(batch_no, fresh, matched))
+        self._pending_items += len(group)
+        if self._pending_items >= _ITEMS_PER_ENQUEUE:
+            await self.flush()
+
+    async def add_left_over(self, left_over: list[tuple[int, list[tuple[str, str]]]]) -> None:
+        """Batches of raw-hash matches the store refused to the feed job: a batch job retries them."""
+        self._pending += [self._batch_job(batch_no, [], known) for batch_no, known in left_over]
+        await self.flush()
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        await self._wait_for_room(len(self._pending))
+        await self._ctx.queues.add_batches(self._pending)
+        self._pending, self._pending_items = [], 0
+
+    async def _wait_for_room(self, adding: int) -> None:
+        queue = self._ctx.queues.feeds
+        # BullMQ keeps a parent's unsettled children (waiting, active, retrying) in this set; a child
+        # leaves it once completed, or failed for good.
+        unsettled = queue.toKey(f"{self._job_id}:dependencies")
+        waiting = await queue.client.scard(unsettled)
+        if waiting and waiting + adding > self._batches_ahead:
+            log.debug(
+                "feed %s: %d batches queued, not yet written; waiting for room", self._data.url, waiting
+            )
+        # Polled: BullMQ announces no child's end to its parent, and this is one cheap read a check.
+        while waiting and waiting + adding > self._batches_ahead:
+            await asyncio.sleep(_ROOM_CHECK_S)
+            waiting = await queue.client.scard(unsettled)
+
+    def _batch_job(
+        self, batch_no: int, fresh: list[list[Any]], known: list[tuple[str, str]]
+    ) -> dict[str, Any]:
+        data, ctx = self._data, self._ctx
+        payload = {
+            "run_id": data.run_id,
+            "entry_id": data.entry_id,
+            "feed_id": data.feed_id,
+            "batch_no": batch_no,
+            **self._wire,
+            "items": fresh,
+            "known": known,
+        }
+        options = batch_job_options(
+            data.entry_id, batch_no, Priority(data.priority), ctx.policy, self._parent
+        )
+        return {"name": BATCH_JOB, "data": payload, "opts": options}
 
 
 async def _record_early_failures(ctx: ImportContext, data: FeedJobData, failures: list[ItemFailure]) -> None:

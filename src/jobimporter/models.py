@@ -1,14 +1,16 @@
 """Records that flow between the stages: sources → raw items → job records → import history.
 
-All are immutable. ``JobRecord`` crosses Redis as JSON, so it is a pydantic model that the worker
-validates again on arrival; the others are plain frozen dataclasses or pydantic models for the API.
+All are immutable. ``RawItem`` crosses Redis to the batch jobs as a JSON list (``to_row``), checked
+on arrival (``from_row``); ``JobRecord`` is a pydantic model, validated once where the batch job
+normalizes it; the others are plain frozen dataclasses or pydantic models for the API.
 """
 
 from __future__ import annotations
 
+import operator
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
@@ -154,6 +156,41 @@ class RawItem:
     workplace: str | None = None  # what the source says: "remote", "Hybrid remote", "true", "TELECOMMUTE"...
     expires: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+    def to_row(self) -> list[Any]:
+        """The item as a JSON-ready list in field order: how it crosses Redis to a batch job (a list,
+        not a dict: no field names repeated per item, and the cheapest form to dump and load)."""
+        return list(_raw_values(self))
+
+    @classmethod
+    def from_row(cls, row: Any) -> RawItem:
+        """The item :meth:`to_row` gave, back from JSON.
+
+        :raises TypeError: the row is not one (not a list of that length, or a value of the wrong type).
+        """
+        if type(row) is not list or len(row) != len(_RAW_FIELDS):
+            raise TypeError(f"not a raw item row of {len(_RAW_FIELDS)} values")
+        if type(row[0]) is not int or not _TEXT_OR_NONE.issuperset(map(type, _text_values(row))):
+            raise TypeError("position must be a number, and every text field a text or null")
+        extra = row[-1]
+        if type(extra) is not dict or not _TEXTS.issuperset(map(type, (*extra, *extra.values()))):
+            raise TypeError("extra must map texts to texts")
+        values = row.copy()
+        for at in _LIST_AT:
+            if type(values[at]) is not list or not _TEXTS.issuperset(map(type, values[at])):
+                raise TypeError(f"{_RAW_FIELDS[at]}: not a list of texts")
+            values[at] = tuple(values[at])
+        return cls(*values)
+
+
+_RAW_FIELDS = tuple(f.name for f in fields(RawItem))
+_LIST_AT = tuple(
+    at for at, name in enumerate(_RAW_FIELDS) if name in ("locations", "job_types", "categories")
+)
+_text_values = operator.itemgetter(*(at for at in range(1, len(_RAW_FIELDS) - 1) if at not in _LIST_AT))
+_TEXTS = frozenset({str})
+_TEXT_OR_NONE = frozenset({str, type(None)})
+_raw_values = operator.attrgetter(*_RAW_FIELDS)
 
 
 # One vocabulary for every source (schema.org's employmentType values, spelled like our job types).

@@ -223,17 +223,17 @@ async def test_a_store_error_during_the_fan_out_is_the_reason_the_entry_gives(
     assert (entry.total_fetched, entry.batches) == (0, 0)
 
 
-async def test_a_feed_normalized_slice_by_slice_in_its_thread_stores_exactly_what_normalize_gives(
+async def test_a_feed_queued_raw_slice_by_slice_stores_exactly_what_normalize_gives(
     feeds: Any, runtime: Runtime, run_import: Any
 ) -> None:
-    """What the feed job stores, normalized in its own thread slice by slice and dumped for the queue
-    there, is exactly what normalizing each item gives."""
+    """What the batch jobs store, normalized from the raw items the feed job read slice by slice and
+    queued (as JSON rows), is exactly what normalizing each item gives."""
     from jobimporter import feedjob
     from jobimporter.normalize import identify, normalize
     from jobimporter.parse import parse_feed
     from jobimporter.sources import publisher_host
 
-    # More items than one slice holds (a slice is looked up, normalized and queued at once), so the
+    # More items than one slice holds (a slice is looked up and queued at once), so the
     # parser reads the next slice ahead while the first is handled.
     count = feedjob._ITEMS_PER_LOOKUP + 150
     short = [dict(job, jobDescription=f"<p>{job['jobExcerpt']}</p>") for job in many_jobs(count)]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
@@ -165,8 +166,8 @@ def _pg_values(row: dict[str, Any]) -> list[Any]:
     values = list(_record_values(row))
     for i in _JSON_POSITIONS:
         try:
-            values[i] = json.dumps(values[i])
-        except (TypeError, ValueError) as exc:
+            values[i] = orjson.dumps(values[i]).decode()  # several times json.dumps's speed
+        except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
             raise UnstorableValue(f"{RECORD_COLUMNS[i]}: {exc}") from exc
     for i in _TIME_POSITIONS:
         if values[i] is not None:
