@@ -80,7 +80,9 @@ async def measure(
     """SecantusDB's insert_many rate, then a cold and an unchanged import per topology (``import_rate``
     is bench/run.py's, the same timing as PostgreSQL's)."""
     results: dict[str, Any] = {
-        "insert_many_rows_per_s": await insert_many_rate(await fresh_database(server.url, "insert_many"), rows)
+        "insert_many_rows_per_s": await insert_many_rate(
+            await fresh_database(server.url, "insert_many"), rows
+        )
     }
     for processes in bench.args.worker_processes:
         database = await fresh_database(server.url, f"bench_{processes}")

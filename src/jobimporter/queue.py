@@ -3,7 +3,7 @@
 Three queues (names carry the configured prefix):
 - ``<prefix>-feeds``: one job per feed per run; it fetches, parses and fans out batch jobs as its
   children, then runs again to finalize the feed's import entry once every child has settled.
-- ``<prefix>-batches``: one job per batch of normalized items; workers bulk-upsert them.
+- ``<prefix>-batches``: one job per batch of raw items; workers normalize and bulk-upsert them.
 - ``<prefix>-schedule``: one tick per cron slot (id ``tick-<slot ms>``, so every scheduler adds the same one).
 - ``<prefix>-webhooks``: one job per webhook delivery (id ``hook-<delivery id>``), retried with
   exponential backoff; its own workers, so a slow or dead endpoint never holds up an import.
