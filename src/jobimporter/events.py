@@ -149,6 +149,8 @@ class EventBus:
             try:
                 answer: Any = await self._redis.xread({self.stream: cursor}, block=block_ms, count=500)
             except RedisError as exc:
+                if _cancelled():  # redis-py turned our cancellation into a timeout: honour it
+                    raise asyncio.CancelledError from exc
                 log.warning("events: reading the stream failed (%s); retrying", exc)
                 await asyncio.sleep(1.0)
                 yield cursor, None
@@ -162,3 +164,11 @@ class EventBus:
                     yield cursor, Event.unmarshal(str(fields["type"]), json.loads(fields["data"]))
                 except (ValueError, KeyError, TypeError) as exc:
                     log.warning("events: skipping unreadable event %s: %s", stream_id, exc)
+
+
+def _cancelled() -> bool:
+    """Whether this task was asked to stop. redis-py reads under a timeout of its own, and a
+    cancellation that lands as that timeout expires comes out as its ``TimeoutError``: the request
+    would be lost, and the task would never stop."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -223,8 +223,10 @@ async def _recover_orphans(queues: Queues) -> None:
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
+    """Stop a background task, asking again each second until it has: a library that swallows the
+    request (redis-py can turn it into its read timeout) must not keep the process from exiting."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("%s stopped with an error: %s", task.get_name(), task.exception())
