@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
 from pytest_lazy_fixtures import lf
 
 from fixtures.sql import run_sql
@@ -34,9 +35,14 @@ from jobimporter.models import (
 )
 from jobimporter.store import JobStore
 from jobimporter.store.base import EntryLifecycle, JobQuery
+from jobimporter.store.mongo import MongoStore
+from jobimporter.store.mongo_jobs import LIFECYCLE_FIELDS
+from jobimporter.store.mongo_schema import BATCHES, IMPORT_LOGS, JOBS, SCHEMA, SCHEMA_VERSION, schema_version
 from jobimporter.store.sql import SQLStore
+from plugins.mongo import SecantusServer, with_database
 
-from .test_store import DAY, T0, is_postgres, job, jobs, source, xmins
+from .conftest import started_store
+from .test_store import DAY, T0, job, jobs, source, unwritten
 
 HOUR = timedelta(hours=1)
 GRACE = DAY.total_seconds()
@@ -407,23 +413,20 @@ async def test_list_changes_pages_by_cursor_and_filters_by_job(store: JobStore) 
 async def test_an_unchanged_reimport_closes_without_writing_job_rows(store: JobStore) -> None:
     """upsert_batch: "A stored record whose content is unchanged writes no job row, whatever the
     lifecycle" — closing the entries of a whole unchanged import writes none either (xmin on
-    PostgreSQL) and appends nothing."""
+    PostgreSQL, the change stream on MongoDB) and appends nothing."""
     (feed,) = await feeds(store, "a")
     records = jobs(range(12))
     await imported(store, feed, records, T0)
-    keys = [r.key for r in records]
-    before = await xmins(store, keys) if is_postgres(store) else {}
     last = await store.last_change_cursor()
 
-    again = await imported(store, feed, records, T0 + HOUR)
-    entry = await new_entry(store, feed, T0 + 2 * HOUR)  # raw-hash matches, as the feed job sends them
-    await write(store, entry, [[]], T0 + 2 * HOUR, known=[(r.key, r.external_id) for r in records])
-    known = await close(store, entry, T0 + 2 * HOUR)
+    async with unwritten(store, [r.key for r in records]):
+        again = await imported(store, feed, records, T0 + HOUR)
+        entry = await new_entry(store, feed, T0 + 2 * HOUR)  # raw-hash matches, as the feed job sends them
+        await write(store, entry, [[]], T0 + 2 * HOUR, known=[(r.key, r.external_id) for r in records])
+        known = await close(store, entry, T0 + 2 * HOUR)
 
     assert (again.unchanged, again.expired, known.unchanged, known.expired) == (12, 0, 12, 0)
     assert await changes(store, last) == []
-    if is_postgres(store):
-        assert await xmins(store, keys) == before
 
 
 # ---------------------------------------------------------------- feed health
@@ -518,7 +521,8 @@ SLOW_FIRST_CHANGE = (
 )
 
 
-# PostgreSQL only: SQLite's writers take turns, so commit order is cursor order there by construction.
+# PostgreSQL here (SQLite's writers take turns, so commit order is cursor order there by construction);
+# MongoDB has its own version below, holding a commit with a fail point instead of a trigger.
 @pytest.mark.parametrize("store", [lf("postgres_store")], ids=["postgres"])
 async def test_changes_become_visible_in_cursor_order(store: JobStore) -> None:
     """Class docstring: "changes become visible in cursor order (a change commits only after every
@@ -544,3 +548,81 @@ async def test_changes_become_visible_in_cursor_order(store: JobStore) -> None:
 async def _after_a_moment(work: Any) -> Any:
     await asyncio.sleep(0.3)  # starts while the first batch's append is held by the trigger
     return await work
+
+
+async def test_changes_become_visible_in_cursor_order_on_mongodb(own_mongo: SecantusServer) -> None:
+    """The same promise on MongoDB, where cursors come from a counter document written in the
+    appending transaction (``mongo_changes``). A fail point of the test's own server holds the first
+    batch's commit for two seconds, after its cursors were drawn and its changes written; a second
+    batch starts while that commit is held (seen in ``currentOp``) and appends behind it; a reader
+    polling all the while never sees a cursor it would have to go back for, and sees nothing until
+    the held commit goes through."""
+    admin: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(own_mongo.url)
+    try:
+        async with started_store(with_database(own_mongo.url, "jobs")) as store:
+            # A batch first: the first documents with lists mark their indexes multikey, a catalog
+            # write that concurrent transactions would meet as a write conflict of their own.
+            await store.upsert_batch(BatchKey("ent_0", 1), "feed_0", [job(100)], now=T0)
+            hold = {"failCommands": ["commitTransaction"], "blockConnection": True, "blockTimeMS": 2000}
+            await admin.admin.command(
+                {"configureFailPoint": "failCommand", "mode": {"times": 1}, "data": hold}
+            )
+            first = asyncio.create_task(
+                store.upsert_batch(BatchKey("ent_a", 1), "feed_a", jobs(range(5)), now=T0)
+            )
+            await _until_commit_held(admin)
+            second = asyncio.create_task(
+                store.upsert_batch(BatchKey("ent_b", 1), "feed_b", jobs(range(5, 10)), now=T0)
+            )
+            reads: list[list[int]] = []
+            while not (first.done() and second.done()):
+                reads.append([c.cursor for c in await store.list_changes(after=1, limit=100)])
+                await asyncio.sleep(0.01)  # a reader polling; what it reads is the point
+            await asyncio.gather(first, second)
+            final = await store.list_changes(after=1, limit=100)
+    finally:
+        await admin.close()
+    assert [c.job_key for c in final] == [job(n).key for n in range(10)]  # the held batch's first
+    assert [c.cursor for c in final] == list(range(2, 12))
+    assert reads[0] == []  # nothing is visible while the first commit is held
+    assert all([c.cursor for c in final][: len(read)] == read for read in reads), reads
+
+
+async def _until_commit_held(admin: AsyncMongoClient[dict[str, Any]]) -> None:
+    async with asyncio.timeout(30):
+        while True:
+            ops = (await admin.admin.command({"currentOp": 1}))["inprog"]
+            if any(op.get("op") == "commitTransaction" for op in ops):
+                return
+            await asyncio.sleep(0.01)  # currentOp announces nothing
+
+
+async def test_a_version_1_mongodb_database_gets_the_lifecycle(mongo_database_url: str) -> None:
+    """Schema version 2 on data of version 1 (``mongo_schema``): stored jobs are active and every feed
+    they were seen in still lists them; an entry open during the upgrade unlinks nothing when it
+    closes (its batches never recorded what they listed); the next import unlinks as usual."""
+    async with started_store(mongo_database_url) as store:
+        assert isinstance(store, MongoStore)
+        (feed,) = await feeds(store, "a")
+        await imported(store, feed, jobs(range(4)), T0)
+        open_entry = await new_entry(store, feed, T0 + HOUR)
+        await write(store, open_entry, [jobs(range(2))], T0 + HOUR)
+        db = store.database  # now as version 1 left it: no lifecycle fields, nothing listed
+        await db[JOBS].update_many({}, {"$unset": dict.fromkeys([*LIFECYCLE_FIELDS, "live_feed_ids"], "")})
+        await db[BATCHES].update_many({}, {"$unset": {"job_keys": ""}})
+        await db[IMPORT_LOGS].update_many({}, {"$unset": {"links_checked_at": ""}})
+        await db[SCHEMA].update_one({"_id": "version"}, {"$set": {"version": 1}})
+
+    async with started_store(mongo_database_url) as store:
+        assert isinstance(store, MongoStore)
+        assert await schema_version(store.database) == SCHEMA_VERSION
+        upgraded = await store.get_job(job(3).key)
+        assert (upgraded["status"], upgraded["unlisted_at"], upgraded["feed_ids"]) == (
+            JobStatus.ACTIVE, None, [feed.id],
+        )  # fmt: skip
+        assert await store.count_jobs(query=JobQuery(status=JobStatus.ACTIVE)) == 4
+        closed = await close(store, open_entry, T0 + HOUR, grace=0)
+        assert (closed.unchanged, closed.expired) == (2, 0)
+        later = await imported(store, feed, jobs([0]), T0 + 2 * HOUR, grace=0)
+        assert later.expired == 3
+        assert await store.count_jobs(query=JobQuery(status=JobStatus.EXPIRED)) == 3
