@@ -11,7 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
 from pytest_lazy_fixtures import lf
 
 from fixtures.sql import run_sql
@@ -36,10 +38,11 @@ from jobimporter.models import (
 from jobimporter.store import JobStore
 from jobimporter.store.base import EntryLifecycle, JobQuery
 from jobimporter.store.mongo import MongoStore
+from jobimporter.store.mongo_changes import NewChange, append_changes
+from jobimporter.store.mongo_errors import WRITE_CONFLICT
 from jobimporter.store.mongo_jobs import LIFECYCLE_FIELDS
 from jobimporter.store.mongo_schema import BATCHES, IMPORT_LOGS, JOBS, SCHEMA, SCHEMA_VERSION, schema_version
 from jobimporter.store.sql import SQLStore
-from plugins.mongo import SecantusServer, with_database
 
 from .conftest import started_store
 from .test_store import DAY, T0, job, jobs, source, unwritten
@@ -522,7 +525,7 @@ SLOW_FIRST_CHANGE = (
 
 
 # PostgreSQL here (SQLite's writers take turns, so commit order is cursor order there by construction);
-# MongoDB has its own version below, holding a commit with a fail point instead of a trigger.
+# MongoDB has its own version below, holding an appending transaction open instead of a trigger.
 @pytest.mark.parametrize("store", [lf("postgres_store")], ids=["postgres"])
 async def test_changes_become_visible_in_cursor_order(store: JobStore) -> None:
     """Class docstring: "changes become visible in cursor order (a change commits only after every
@@ -550,51 +553,63 @@ async def _after_a_moment(work: Any) -> Any:
     return await work
 
 
-async def test_changes_become_visible_in_cursor_order_on_mongodb(own_mongo: SecantusServer) -> None:
+class _CounterConflicts(monitoring.CommandListener):
+    """Sets ``met`` once a command of the client drawing change cursors (``findAndModify`` of the
+    counter) fails with a write conflict. pymongo's asyncio client calls it on the event loop."""
+
+    def __init__(self) -> None:
+        self.met = asyncio.Event()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        if event.command_name == "findAndModify" and event.failure.get("code") == WRITE_CONFLICT:
+            self.met.set()
+
+
+async def test_changes_become_visible_in_cursor_order_on_mongodb(mongo_database_url: str) -> None:
     """The same promise on MongoDB, where cursors come from a counter document written in the
-    appending transaction (``mongo_changes``). A fail point of the test's own server holds the first
-    batch's commit for two seconds, after its cursors were drawn and its changes written; a second
-    batch starts while that commit is held (seen in ``currentOp``) and appends behind it; a reader
-    polling all the while never sees a cursor it would have to go back for, and sees nothing until
-    the held commit goes through."""
-    admin: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(own_mongo.url)
-    try:
-        async with started_store(with_database(own_mongo.url, "jobs")) as store:
-            # A batch first: the first documents with lists mark their indexes multikey, a catalog
-            # write that concurrent transactions would meet as a write conflict of their own.
-            await store.upsert_batch(BatchKey("ent_0", 1), "feed_0", [job(100)], now=T0)
-            hold = {"failCommands": ["commitTransaction"], "blockConnection": True, "blockTimeMS": 2000}
-            await admin.admin.command(
-                {"configureFailPoint": "failCommand", "mode": {"times": 1}, "data": hold}
+    appending transaction (``mongo_changes``). The test holds a transaction open that has appended a
+    change (drawn its cursor) through the store's own ``append_changes``; a batch then appends behind
+    it. Until the held one commits, the batch's append meets a write conflict on the counter (seen by
+    a command listener on the store's client) and nothing is visible; afterwards the held change
+    comes first, and a reader polling all the while only ever sees a prefix of the log."""
+    conflicts = _CounterConflicts()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        mongo_database_url, event_listeners=[conflicts]
+    )
+    async with MongoStore(client) as store:
+        # A batch first: the first documents with lists mark their indexes multikey, a catalog
+        # write that concurrent transactions would meet as a write conflict of their own.
+        await store.upsert_batch(BatchKey("ent_0", 1), "feed_0", [job(100)], now=T0)
+        reads: list[list[int]] = []
+        async with client.start_session() as held:
+            await held.start_transaction(
+                read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority")
             )
-            first = asyncio.create_task(
-                store.upsert_batch(BatchKey("ent_a", 1), "feed_a", jobs(range(5)), now=T0)
+            await append_changes(store.database, [NewChange(job(100).key, ChangeKind.UPDATED, T0)], held)
+            writing = asyncio.create_task(
+                store.upsert_batch(BatchKey("ent_b", 1), "feed_b", jobs(range(5)), now=T0)
             )
-            await _until_commit_held(admin)
-            second = asyncio.create_task(
-                store.upsert_batch(BatchKey("ent_b", 1), "feed_b", jobs(range(5, 10)), now=T0)
-            )
-            reads: list[list[int]] = []
-            while not (first.done() and second.done()):
-                reads.append([c.cursor for c in await store.list_changes(after=1, limit=100)])
-                await asyncio.sleep(0.01)  # a reader polling; what it reads is the point
-            await asyncio.gather(first, second)
-            final = await store.list_changes(after=1, limit=100)
-    finally:
-        await admin.close()
-    assert [c.job_key for c in final] == [job(n).key for n in range(10)]  # the held batch's first
-    assert [c.cursor for c in final] == list(range(2, 12))
-    assert reads[0] == []  # nothing is visible while the first commit is held
+            met = asyncio.create_task(conflicts.met.wait())
+            await asyncio.wait([met, writing], timeout=30, return_when=asyncio.FIRST_COMPLETED)
+            met.cancel()
+            reads.append([c.cursor for c in await store.list_changes(after=1, limit=100)])
+            await held.commit_transaction()
+        while not writing.done():
+            reads.append([c.cursor for c in await store.list_changes(after=1, limit=100)])
+            await asyncio.sleep(0.01)  # a reader polling; what it reads is the point
+        await writing
+        final = await store.list_changes(after=1, limit=100)
+    await client.close()
+    assert reads[0] == []  # the batch could not commit behind the held change
+    assert [c.job_key for c in final] == [job(100).key, *(job(n).key for n in range(5))]
+    assert [c.cursor for c in final] == list(range(2, 8))
     assert all([c.cursor for c in final][: len(read)] == read for read in reads), reads
-
-
-async def _until_commit_held(admin: AsyncMongoClient[dict[str, Any]]) -> None:
-    async with asyncio.timeout(30):
-        while True:
-            ops = (await admin.admin.command({"currentOp": 1}))["inprog"]
-            if any(op.get("op") == "commitTransaction" for op in ops):
-                return
-            await asyncio.sleep(0.01)  # currentOp announces nothing
 
 
 async def test_a_version_1_mongodb_database_gets_the_lifecycle(mongo_database_url: str) -> None:

@@ -367,6 +367,8 @@ class MongoStore(JobStore):
     async def expire_due_jobs(self, now: datetime, *, expire_after_s: float, limit: int = 1000) -> int:
         db = self.database
         with translated("expire due jobs"):
+            if not await mongo_lifecycle.any_due(db, now, expire_after_s):
+                return 0
             return await self._in_transaction(
                 lambda session: mongo_lifecycle.expire_due_jobs(db, session, now, expire_after_s, limit)
             )

@@ -243,13 +243,7 @@ async def expire_due_jobs(
     run again, and then the job is no longer due (or has a live link again)."""
     if limit <= 0:
         return 0
-    cutoff = now - timedelta(seconds=grace_s)
-    due = {
-        "$or": [
-            {"status": ACTIVE, "expires_at": {"$lte": now}},
-            {"status": ACTIVE, "unlisted_at": {"$lte": cutoff}},
-        ]
-    }
+    due = _due(now, grace_s)
     projection = {"expires_at": 1, "unlisted_at": 1, "live_feed_ids": 1}
     cursor = db[JOBS].find(due, projection, session=session).sort("_id", ASCENDING).limit(limit)
     changes: list[NewChange] = []
@@ -258,6 +252,22 @@ async def expire_due_jobs(
         await db[JOBS].bulk_write(ops, ordered=True, session=session)
     await append_changes(db, changes, session)  # in key order, as found
     return len(changes)
+
+
+def _due(now: datetime, grace_s: float) -> Document:
+    """The active jobs whose end date has come, or whose grace period has run out."""
+    cutoff = now - timedelta(seconds=grace_s)
+    return {
+        "$or": [
+            {"status": ACTIVE, "expires_at": {"$lte": now}},
+            {"status": ACTIVE, "unlisted_at": {"$lte": cutoff}},
+        ]
+    }
+
+
+async def any_due(db: AsyncDatabase[Document], now: datetime, grace_s: float) -> bool:
+    """Whether some job is due: the sweep's usual answer (no) in one read, without a transaction."""
+    return await db[JOBS].find_one(_due(now, grace_s), {"_id": 1}) is not None
 
 
 def _expiry(doc: Document, now: datetime, grace_s: float, changes: list[NewChange]) -> UpdateOne:
