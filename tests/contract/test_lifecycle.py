@@ -11,6 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient, monitoring
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
 from pytest_lazy_fixtures import lf
 
 from fixtures.sql import run_sql
@@ -34,9 +37,15 @@ from jobimporter.models import (
 )
 from jobimporter.store import JobStore
 from jobimporter.store.base import EntryLifecycle, JobQuery
+from jobimporter.store.mongo import MongoStore
+from jobimporter.store.mongo_changes import NewChange, append_changes
+from jobimporter.store.mongo_errors import WRITE_CONFLICT
+from jobimporter.store.mongo_jobs import LIFECYCLE_FIELDS
+from jobimporter.store.mongo_schema import BATCHES, IMPORT_LOGS, JOBS, SCHEMA, SCHEMA_VERSION, schema_version
 from jobimporter.store.sql import SQLStore
 
-from .test_store import DAY, T0, is_postgres, job, jobs, source, xmins
+from .conftest import started_store
+from .test_store import DAY, T0, job, jobs, source, unwritten
 
 HOUR = timedelta(hours=1)
 GRACE = DAY.total_seconds()
@@ -407,23 +416,20 @@ async def test_list_changes_pages_by_cursor_and_filters_by_job(store: JobStore) 
 async def test_an_unchanged_reimport_closes_without_writing_job_rows(store: JobStore) -> None:
     """upsert_batch: "A stored record whose content is unchanged writes no job row, whatever the
     lifecycle" — closing the entries of a whole unchanged import writes none either (xmin on
-    PostgreSQL) and appends nothing."""
+    PostgreSQL, the change stream on MongoDB) and appends nothing."""
     (feed,) = await feeds(store, "a")
     records = jobs(range(12))
     await imported(store, feed, records, T0)
-    keys = [r.key for r in records]
-    before = await xmins(store, keys) if is_postgres(store) else {}
     last = await store.last_change_cursor()
 
-    again = await imported(store, feed, records, T0 + HOUR)
-    entry = await new_entry(store, feed, T0 + 2 * HOUR)  # raw-hash matches, as the feed job sends them
-    await write(store, entry, [[]], T0 + 2 * HOUR, known=[(r.key, r.external_id) for r in records])
-    known = await close(store, entry, T0 + 2 * HOUR)
+    async with unwritten(store, [r.key for r in records]):
+        again = await imported(store, feed, records, T0 + HOUR)
+        entry = await new_entry(store, feed, T0 + 2 * HOUR)  # raw-hash matches, as the feed job sends them
+        await write(store, entry, [[]], T0 + 2 * HOUR, known=[(r.key, r.external_id) for r in records])
+        known = await close(store, entry, T0 + 2 * HOUR)
 
     assert (again.unchanged, again.expired, known.unchanged, known.expired) == (12, 0, 12, 0)
     assert await changes(store, last) == []
-    if is_postgres(store):
-        assert await xmins(store, keys) == before
 
 
 # ---------------------------------------------------------------- feed health
@@ -518,7 +524,8 @@ SLOW_FIRST_CHANGE = (
 )
 
 
-# PostgreSQL only: SQLite's writers take turns, so commit order is cursor order there by construction.
+# PostgreSQL here (SQLite's writers take turns, so commit order is cursor order there by construction);
+# MongoDB has its own version below, holding an appending transaction open instead of a trigger.
 @pytest.mark.parametrize("store", [lf("postgres_store")], ids=["postgres"])
 async def test_changes_become_visible_in_cursor_order(store: JobStore) -> None:
     """Class docstring: "changes become visible in cursor order (a change commits only after every
@@ -544,3 +551,93 @@ async def test_changes_become_visible_in_cursor_order(store: JobStore) -> None:
 async def _after_a_moment(work: Any) -> Any:
     await asyncio.sleep(0.3)  # starts while the first batch's append is held by the trigger
     return await work
+
+
+class _CounterConflicts(monitoring.CommandListener):
+    """Sets ``met`` once a command of the client drawing change cursors (``findAndModify`` of the
+    counter) fails with a write conflict. pymongo's asyncio client calls it on the event loop."""
+
+    def __init__(self) -> None:
+        self.met = asyncio.Event()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        if event.command_name == "findAndModify" and event.failure.get("code") == WRITE_CONFLICT:
+            self.met.set()
+
+
+async def test_changes_become_visible_in_cursor_order_on_mongodb(mongo_database_url: str) -> None:
+    """The same promise on MongoDB, where cursors come from a counter document written in the
+    appending transaction (``mongo_changes``). The test holds a transaction open that has appended a
+    change (drawn its cursor) through the store's own ``append_changes``; a batch then appends behind
+    it. Until the held one commits, the batch's append meets a write conflict on the counter (seen by
+    a command listener on the store's client) and nothing is visible; afterwards the held change
+    comes first, and a reader polling all the while only ever sees a prefix of the log."""
+    conflicts = _CounterConflicts()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        mongo_database_url, event_listeners=[conflicts]
+    )
+    async with MongoStore(client) as store:
+        # A batch first: the first documents with lists mark their indexes multikey, a catalog
+        # write that concurrent transactions would meet as a write conflict of their own.
+        await store.upsert_batch(BatchKey("ent_0", 1), "feed_0", [job(100)], now=T0)
+        reads: list[list[int]] = []
+        async with client.start_session() as held:
+            await held.start_transaction(
+                read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority")
+            )
+            await append_changes(store.database, [NewChange(job(100).key, ChangeKind.UPDATED, T0)], held)
+            writing = asyncio.create_task(
+                store.upsert_batch(BatchKey("ent_b", 1), "feed_b", jobs(range(5)), now=T0)
+            )
+            met = asyncio.create_task(conflicts.met.wait())
+            await asyncio.wait([met, writing], timeout=30, return_when=asyncio.FIRST_COMPLETED)
+            met.cancel()
+            reads.append([c.cursor for c in await store.list_changes(after=1, limit=100)])
+            await held.commit_transaction()
+        while not writing.done():
+            reads.append([c.cursor for c in await store.list_changes(after=1, limit=100)])
+            await asyncio.sleep(0.01)  # a reader polling; what it reads is the point
+        await writing
+        final = await store.list_changes(after=1, limit=100)
+    await client.close()
+    assert reads[0] == []  # the batch could not commit behind the held change
+    assert [c.job_key for c in final] == [job(100).key, *(job(n).key for n in range(5))]
+    assert [c.cursor for c in final] == list(range(2, 8))
+    assert all([c.cursor for c in final][: len(read)] == read for read in reads), reads
+
+
+async def test_a_version_1_mongodb_database_gets_the_lifecycle(mongo_database_url: str) -> None:
+    """Schema version 2 on data of version 1 (``mongo_schema``): stored jobs are active and every feed
+    they were seen in still lists them; an entry open during the upgrade unlinks nothing when it
+    closes (its batches never recorded what they listed); the next import unlinks as usual."""
+    async with started_store(mongo_database_url) as store:
+        assert isinstance(store, MongoStore)
+        (feed,) = await feeds(store, "a")
+        await imported(store, feed, jobs(range(4)), T0)
+        open_entry = await new_entry(store, feed, T0 + HOUR)
+        await write(store, open_entry, [jobs(range(2))], T0 + HOUR)
+        db = store.database  # now as version 1 left it: no lifecycle fields, nothing listed
+        await db[JOBS].update_many({}, {"$unset": dict.fromkeys([*LIFECYCLE_FIELDS, "live_feed_ids"], "")})
+        await db[BATCHES].update_many({}, {"$unset": {"job_keys": ""}})
+        await db[IMPORT_LOGS].update_many({}, {"$unset": {"links_checked_at": ""}})
+        await db[SCHEMA].update_one({"_id": "version"}, {"$set": {"version": 1}})
+
+    async with started_store(mongo_database_url) as store:
+        assert isinstance(store, MongoStore)
+        assert await schema_version(store.database) == SCHEMA_VERSION
+        upgraded = await store.get_job(job(3).key)
+        assert (upgraded["status"], upgraded["unlisted_at"], upgraded["feed_ids"]) == (
+            JobStatus.ACTIVE, None, [feed.id],
+        )  # fmt: skip
+        assert await store.count_jobs(query=JobQuery(status=JobStatus.ACTIVE)) == 4
+        closed = await close(store, open_entry, T0 + HOUR, grace=0)
+        assert (closed.unchanged, closed.expired) == (2, 0)
+        later = await imported(store, feed, jobs([0]), T0 + 2 * HOUR, grace=0)
+        assert later.expired == 3
+        assert await store.count_jobs(query=JobQuery(status=JobStatus.EXPIRED)) == 3

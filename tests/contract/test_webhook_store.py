@@ -106,12 +106,14 @@ async def test_a_changes_delivery_moves_the_cursor_once(store: JobStore) -> None
     (endpoint,) = await store.sync_webhooks([hook(events=[WebhookEvent.JOBS_CHANGED])])
     start = endpoint.changes_cursor
     wanted = [delivery(endpoint.id, n, event=WebhookEvent.JOBS_CHANGED) for n in range(4)]
+    # Each caller moves the cursor somewhere else, so a move that ignored ``after`` would show.
     moved = await asyncio.gather(
-        *(store.add_changes_delivery(d, after=start, until=start + 10) for d in wanted)
+        *(store.add_changes_delivery(d, after=start, until=start + 10 + n) for n, d in enumerate(wanted))
     )
     assert sorted(moved) == [False, False, False, True]
-    assert (await store.get_webhook(endpoint.id)).changes_cursor == start + 10
-    assert await store.count_deliveries() == 1
+    winner = moved.index(True)
+    assert (await store.get_webhook(endpoint.id)).changes_cursor == start + 10 + winner
+    assert [d.id for d in await store.list_deliveries()] == [wanted[winner].id]
 
 
 async def test_attempts_are_kept_with_their_answers(store: JobStore) -> None:

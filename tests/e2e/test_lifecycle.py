@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
+from pytest_lazy_fixtures import lf
 
 from fixtures.jobxml import job_xml
-from fixtures.sql import is_sqlite, run_sql
+from fixtures.sql import SQL_BACKENDS, is_sqlite, run_sql
 from jobimporter.config import Settings
 from jobimporter.models import (
     ChangeKind,
@@ -37,6 +39,7 @@ from jobimporter.normalize import record_key
 from jobimporter.runs import start_run, wait_for_run
 from jobimporter.runtime import Runtime
 from plugins.feedserver import FeedServer
+from plugins.mongo import SecantusServer, with_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.external_service]
 
@@ -210,13 +213,40 @@ REFUSE_BATCH_2 = {
 }
 
 
+def is_mongodb(database_url: str) -> bool:
+    return database_url.startswith(("mongodb://", "mongodb+srv://"))
+
+
+async def mongo_command(database_url: str, command: dict[str, Any], *, admin: bool = False) -> None:
+    """Run ``command`` on the test's database (or ``admin``) from a client of the test's own."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(database_url)
+    try:
+        await (client.admin if admin else client.get_default_database()).command(command)
+    finally:
+        await client.close()
+
+
+async def refuse_batch_2(database_url: str, refused: bool = True) -> None:
+    """From outside, make the database refuse every batch 2 for good, or (``refused=False``) take them
+    again: a trigger on SQL, a validator of the ``batches`` collection on MongoDB."""
+    if is_mongodb(database_url):
+        validator = {"batch_no": {"$ne": 2}} if refused else {}
+        await mongo_command(database_url, {"collMod": "batches", "validator": validator})
+    elif refused:
+        await run_sql(database_url, *REFUSE_BATCH_2["sqlite" if is_sqlite(database_url) else "postgres"])
+    else:
+        on_table = "" if is_sqlite(database_url) else " ON batches"
+        await run_sql(database_url, "DROP TRIGGER refuse_batch_2" + on_table)
+
+
 @pytest.mark.parametrize("overrides", [{"expire_after_s": 0}], ids=["grace-0"])
 async def test_a_failed_or_cut_short_import_expires_nothing(
     feeds: FeedServer, runtime: Runtime, run_import: Importer, database_url: str
 ) -> None:
     """With no grace period at all (so anything unlinked would expire at once): a 404, a document
     broken after two items, and an import whose second batch the database refuses for good (a
-    trigger, from outside) expire nothing; a complete import then does."""
+    trigger, or on MongoDB a collection validator, from outside) expire nothing; a complete import
+    then does."""
     source = serve(feeds, "/jobs.xml", job_xml(range(1, 15)))
     assert (await run_import(source)).feeds[0].new == 14
 
@@ -225,21 +255,20 @@ async def test_a_failed_or_cut_short_import_expires_nothing(
     broken_body = job_xml(range(1, 3))[: -len("</source>")] + b"<job><title>Engineer 3"
     feeds.route("/jobs.xml", body=broken_body, content_type=XML)
     broken = (await run_import(source)).feeds[0]
-    await run_sql(database_url, *REFUSE_BATCH_2["sqlite" if is_sqlite(database_url) else "postgres"])
+    await refuse_batch_2(database_url)
     feeds.route("/jobs.xml", body=job_xml(range(1, 11)), content_type=XML)
     cut = (await run_import(source)).feeds[0]
 
     assert (gone.status, gone.expired) == (EntryStatus.FAILED, 0)
     assert (broken.status, broken.total_fetched, broken.expired) == (EntryStatus.FAILED, 2, 0)
     assert (cut.status, cut.failed, cut.expired) == (EntryStatus.COMPLETED, 3, 0), cut
-    assert "refused by a test trigger" in cut.failures[0]["reason"], cut.failures
+    refusal = "Document failed validation" if is_mongodb(database_url) else "refused by a test trigger"
+    assert refusal in cut.failures[0]["reason"], cut.failures
     store = runtime.ctx.store
     assert await store.count_jobs(query=_status(JobStatus.ACTIVE)) == 14
     assert ChangeKind.EXPIRED not in {c.kind for c in await store.list_changes(limit=1000)}
 
-    await run_sql(
-        database_url, "DROP TRIGGER refuse_batch_2" + ("" if is_sqlite(database_url) else " ON batches")
-    )
+    await refuse_batch_2(database_url, refused=False)
     whole = (await run_import(source)).feeds[0]
     assert whole.expired == 4  # 11..14
     assert await store.count_jobs(query=_status(JobStatus.EXPIRED)) == 4
@@ -262,22 +291,57 @@ REFUSE_FIRST_CLAIMS = (
 )
 
 
+@pytest.fixture
+def own_mongo_database_url(own_mongo: SecantusServer) -> str:
+    """A database on a SecantusDB of the test's own: its fail points reach no other test."""
+    return with_database(own_mongo.url, "jobs")
+
+
+# The first batch claims of a run refused as a transient failure, from outside: a trigger counting
+# them on PostgreSQL; on MongoDB a fail point of the test's own server that answers the inserts after
+# the run's two (its run and its entries) with a write conflict, without the label that would make
+# pymongo retry the transaction itself, so the batch jobs are retried as on PostgreSQL.
+_CLAIM_CONFLICT = {"failCommands": ["insert"], "errorCode": 112, "errorLabels": []}
+
+
+async def refuse_first_claims(database_url: str) -> None:
+    if is_mongodb(database_url):
+        fail_point = {"configureFailPoint": "failCommand", "mode": {"skip": 2, "times": 4}}
+        await mongo_command(database_url, {**fail_point, "data": _CLAIM_CONFLICT}, admin=True)
+    elif not is_sqlite(database_url):
+        await run_sql(database_url, *REFUSE_FIRST_CLAIMS)
+
+
+async def assert_four_claims_refused(database_url: str, run: ImportRun) -> None:
+    if is_mongodb(database_url):  # an insert now goes through only if all four refusals were spent
+        await mongo_command(database_url, {"insert": "spent", "documents": [{"_id": 1}]})
+    elif not is_sqlite(database_url):  # 4 claims refused, then every batch of the run written
+        claims = await run_sql(database_url, "SELECT last_value FROM batch_claims")
+        assert claims == [sum(e.batches for e in run.feeds) + 4]
+
+
 @pytest.mark.parametrize("overrides", [{"expire_after_s": 0}], ids=["grace-0"])
+@pytest.mark.parametrize(
+    "database_url",
+    [
+        *SQL_BACKENDS,
+        pytest.param(lf("own_mongo_database_url"), id="mongodb", marks=pytest.mark.external_service),
+    ],
+)
 async def test_feeds_sharing_jobs_expire_each_job_once_whatever_is_retried(
     feeds: FeedServer, runtime: Runtime, run_import: Importer, database_url: str
 ) -> None:
     """Two feeds that share jobs 1..20 (a: 21..30 of its own, b: 31..40), imported together; then a
     drops 16..20 and 26..30, b drops 11..20 and 31..40. Each entry counts its own links gone, each job
     no feed lists expires once (one change), and a job one feed still lists stays active. On
-    PostgreSQL the first batch claims of the second run are refused as serialization failures, so
-    those batches are retried."""
+    PostgreSQL and MongoDB the first batch claims of the second run are refused as transient
+    failures (serialization, write conflict), so those batches are retried."""
     a = serve(feeds, "/a.xml", job_xml([*range(1, 21), *range(21, 31)]))
     b = serve(feeds, "/b.xml", job_xml([*range(1, 21), *range(31, 41)]))
     first = await run_import(a, b)
     assert sum(e.new for e in first.feeds) == 40
     before = await runtime.ctx.store.last_change_cursor()
-    if not is_sqlite(database_url):
-        await run_sql(database_url, *REFUSE_FIRST_CLAIMS)
+    await refuse_first_claims(database_url)
     feeds.route("/a.xml", body=job_xml([*range(1, 16), *range(21, 26)]), content_type=XML)
     feeds.route("/b.xml", body=job_xml(range(1, 11)), content_type=XML)
 
@@ -292,9 +356,7 @@ async def test_feeds_sharing_jobs_expire_each_job_once_whatever_is_retried(
     assert {c.kind for c in changes} == {ChangeKind.EXPIRED}
     store = runtime.ctx.store
     assert [(await store.get_job(key(n)))["status"] for n in (11, 15, 21, 25)] == [JobStatus.ACTIVE] * 4
-    if not is_sqlite(database_url):  # 4 claims refused, then every batch of the run written
-        claims = await run_sql(database_url, "SELECT last_value FROM batch_claims")
-        assert claims == [sum(e.batches for e in second.feeds) + 4]
+    await assert_four_claims_refused(database_url, second)
 
 
 # ---------------------------------------------------------------- feed health

@@ -2,13 +2,16 @@
 
 This module owns the store's lifecycle (client, the replica-set check, migrations at start) and its
 transaction scaffold: every method runs inside ``translated()``, so callers see ``StoreError`` and
-never a driver exception, and the writes that must be atomic (a batch with its recorded result, a run
-with its entries, closing and reopening runs) run in snapshot transactions with majority commits,
-retried whole by ``with_transaction`` when they meet a concurrent write. Transactions need a replica
-set (or a sharded cluster): against a standalone server ``start()`` refuses with the way to make one.
+never a driver exception, and the writes that must be atomic (a batch with its recorded result and
+its changes, a run with its entries, closing an entry with what it does to its feed's jobs, closing
+and reopening runs, the expiry sweep, a changes delivery with its endpoint's cursor) run in snapshot
+transactions with majority commits, retried whole by ``with_transaction`` when they meet a concurrent
+write. Transactions need a replica set (or a sharded cluster): against a standalone server
+``start()`` refuses with the way to make one.
 
-The queries live in ``mongo_feeds``, ``mongo_history``, ``mongo_jobs`` and (the admin API's reads)
-``mongo_queries``; collections, indexes and migrations in ``mongo_schema``.
+The queries live in ``mongo_feeds``, ``mongo_history``, ``mongo_jobs``, ``mongo_lifecycle``,
+``mongo_changes``, ``mongo_webhooks`` and (the admin API's reads) ``mongo_queries``; collections,
+indexes and migrations in ``mongo_schema``.
 """
 
 from __future__ import annotations
@@ -29,19 +32,35 @@ from pymongo.write_concern import WriteConcern
 from jobimporter.errors import StoreError
 from jobimporter.models import (
     BatchKey,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
     EntryStatus,
     Feed,
     FeedSource,
     ImportEntry,
     ImportRun,
     ItemFailure,
+    JobChange,
     JobRecord,
     UpsertResult,
+    Webhook,
+    WebhookSource,
     utcnow,
 )
-from jobimporter.store import mongo_feeds, mongo_history, mongo_jobs, mongo_queries
+from jobimporter.store import (
+    mongo_changes,
+    mongo_feeds,
+    mongo_history,
+    mongo_jobs,
+    mongo_lifecycle,
+    mongo_queries,
+    mongo_webhooks,
+)
 from jobimporter.store.base import (
+    DeliveryQuery,
     EntryChanges,
+    EntryLifecycle,
     EntryQuery,
     FeedChanges,
     FeedHealth,
@@ -52,6 +71,7 @@ from jobimporter.store.base import (
     RunQuery,
     StatsSeries,
     StoredJob,
+    WebhookChanges,
 )
 from jobimporter.store.mongo_errors import translated
 from jobimporter.store.mongo_schema import Document, migrate
@@ -178,7 +198,7 @@ class MongoStore(JobStore):
 
     async def update_feed(self, feed_id: str, changes: FeedChanges) -> Feed:
         with translated("update feed"):
-            return await mongo_feeds.update_feed(self.database, feed_id, changes)
+            return await mongo_feeds.update_feed(self.database, feed_id, changes, utcnow())
 
     async def delete_feed(self, feed_id: str) -> None:
         with translated("delete feed"):
@@ -241,15 +261,21 @@ class MongoStore(JobStore):
         finished_at: datetime,
         error: str | None = None,
         missing_batches: Sequence[tuple[int, int, str]] = (),
+        lifecycle: EntryLifecycle | None = None,
     ) -> ImportEntry:
+        db = self.database
         with translated("finalize entry"):
-            return await mongo_history.finalize_entry(
-                self.database,
-                entry_id,
-                status=status,
-                finished_at=finished_at,
-                error=error,
-                missing_batches=missing_batches,
+            return await self._in_transaction(
+                lambda session: mongo_history.finalize_entry(
+                    db,
+                    session,
+                    entry_id,
+                    status=status,
+                    finished_at=finished_at,
+                    error=error,
+                    missing_batches=missing_batches,
+                    lifecycle=lifecycle,
+                )
             )
 
     async def reopen_entry(self, entry_id: str) -> ImportEntry:
@@ -335,3 +361,89 @@ class MongoStore(JobStore):
     async def job_hashes(self, keys: Sequence[str]) -> dict[str, str]:
         with translated("read job hashes"):
             return await mongo_jobs.field_by_key(self.database, "content_hash", keys)
+
+    # ------------------------------------------------------------ lifecycle and change log
+
+    async def expire_due_jobs(self, now: datetime, *, expire_after_s: float, limit: int = 1000) -> int:
+        db = self.database
+        with translated("expire due jobs"):
+            if not await mongo_lifecycle.any_due(db, now, expire_after_s):
+                return 0
+            return await self._in_transaction(
+                lambda session: mongo_lifecycle.expire_due_jobs(db, session, now, expire_after_s, limit)
+            )
+
+    async def purge_expired(self, expired_before: datetime) -> int:
+        with translated("purge expired jobs"):
+            return await mongo_lifecycle.purge_expired(self.database, expired_before)
+
+    async def list_changes(
+        self, *, after: int = 0, limit: int = 100, job_key: str | None = None
+    ) -> list[JobChange]:
+        with translated("list changes"):
+            return await mongo_changes.list_changes(self.database, after=after, limit=limit, job_key=job_key)
+
+    async def last_change_cursor(self) -> int:
+        with translated("read the last change"):
+            return await mongo_changes.last_change_cursor(self.database)
+
+    # ------------------------------------------------------------ webhooks
+
+    async def add_webhook(self, source: WebhookSource) -> Webhook:
+        with translated("add webhook"):
+            return await mongo_webhooks.add_webhook(self.database, source, utcnow())
+
+    async def sync_webhooks(self, sources: Sequence[WebhookSource]) -> list[Webhook]:
+        with translated("sync webhooks"):
+            return await mongo_webhooks.sync_webhooks(self.database, sources, utcnow())
+
+    async def list_webhooks(self, *, enabled_only: bool = False) -> list[Webhook]:
+        with translated("list webhooks"):
+            return await mongo_webhooks.list_webhooks(self.database, enabled_only=enabled_only)
+
+    async def get_webhook(self, webhook_id: str) -> Webhook:
+        with translated("get webhook"):
+            return await mongo_webhooks.get_webhook(self.database, webhook_id)
+
+    async def update_webhook(self, webhook_id: str, changes: WebhookChanges) -> Webhook:
+        with translated("update webhook"):
+            return await mongo_webhooks.update_webhook(self.database, webhook_id, changes)
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        with translated("delete webhook"):
+            await mongo_webhooks.delete_webhook(self.database, webhook_id)
+
+    async def add_deliveries(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        with translated("add deliveries"):
+            return await mongo_webhooks.add_deliveries(self.database, deliveries)
+
+    async def add_changes_delivery(self, delivery: Delivery, *, after: int, until: int) -> bool:
+        db = self.database
+        with translated("add a changes delivery"):
+            return await self._in_transaction(
+                lambda session: mongo_webhooks.add_changes_delivery(
+                    db, session, delivery, after=after, until=until
+                )
+            )
+
+    async def record_attempt(
+        self, delivery_id: str, attempt: DeliveryAttempt, status: DeliveryStatus
+    ) -> Delivery:
+        with translated("record a delivery attempt"):
+            return await mongo_webhooks.record_attempt(self.database, delivery_id, attempt, status)
+
+    async def get_delivery(self, delivery_id: str) -> Delivery:
+        with translated("get delivery"):
+            return await mongo_webhooks.get_delivery(self.database, delivery_id)
+
+    async def list_deliveries(
+        self, *, limit: int = 50, offset: int = 0, query: DeliveryQuery | None = None
+    ) -> list[Delivery]:
+        with translated("list deliveries"):
+            return await mongo_webhooks.list_deliveries(
+                self.database, limit=limit, offset=offset, query=query or DeliveryQuery()
+            )
+
+    async def count_deliveries(self, query: DeliveryQuery | None = None) -> int:
+        with translated("count deliveries"):
+            return await mongo_webhooks.count_deliveries(self.database, query or DeliveryQuery())

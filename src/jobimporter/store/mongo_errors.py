@@ -29,6 +29,7 @@ CLIENT_VALUE_ERRORS: tuple[type[BaseException], ...] = (InvalidDocument, Overflo
 
 DUPLICATE_KEY = 11000
 NAMESPACE_EXISTS = 48
+WRITE_CONFLICT = 112  # a concurrent transaction wrote the document first
 # Retrying may succeed: write conflict, lock or time limits, the primary stepping down or the server
 # shutting down, interrupted operations.
 _TRANSIENT_CODES = frozenset(

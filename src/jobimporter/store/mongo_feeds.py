@@ -1,5 +1,6 @@
 """Feed queries of the MongoDB store: syncing configured sources by URL, the HTTP validators, and the
-admin API's add / edit / delete (``feeds.url`` has a unique index: a clash is ``Conflict``)."""
+admin API's add / edit / delete (``feeds.url`` has a unique index: a clash is ``Conflict``). A feed its
+health paused (``paused_at``) stays disabled until someone resumes it (``update_feed``)."""
 
 from __future__ import annotations
 
@@ -59,17 +60,7 @@ async def sync_feeds(db: AsyncDatabase[Document], sources: Sequence[FeedSource],
     if not sources:
         return []
     by_url = {source.url: source for source in sources}  # the last definition of a URL wins
-    upserts = [
-        UpdateOne(
-            {"url": url},
-            {
-                "$set": _synced_fields(by_url[url]),
-                "$setOnInsert": {k: v for k, v in _new_feed(by_url[url], now).items() if k not in _SYNCED},
-            },
-            upsert=True,
-        )
-        for url in sorted(by_url)
-    ]
+    upserts = [op for url in sorted(by_url) for op in _sync_ops(by_url[url], now)]
     try:
         await db[FEEDS].bulk_write(upserts, ordered=True)
     except BulkWriteError as exc:
@@ -80,6 +71,18 @@ async def sync_feeds(db: AsyncDatabase[Document], sources: Sequence[FeedSource],
         await db[FEEDS].bulk_write(upserts, ordered=True)
     stored = {doc["url"]: feed_of(doc) async for doc in db[FEEDS].find({"url": {"$in": list(by_url)}})}
     return [stored[source.url] for source in sources]
+
+
+def _sync_ops(source: FeedSource, now: datetime) -> list[UpdateOne]:
+    """Upsert the feed of ``source`` (``enabled`` only when new), then set ``enabled`` unless its
+    health paused it: a paused feed stays paused whatever the file says."""
+    fields = _synced_fields(source)
+    enabled = fields.pop("enabled")
+    inserted = {k: v for k, v in _new_feed(source, now).items() if k not in fields}
+    return [
+        UpdateOne({"url": source.url}, {"$set": fields, "$setOnInsert": inserted}, upsert=True),
+        UpdateOne({"url": source.url, "paused_at": None}, {"$set": {"enabled": enabled}}),
+    ]
 
 
 async def list_feeds(db: AsyncDatabase[Document], *, enabled_only: bool) -> list[Feed]:
@@ -117,9 +120,12 @@ async def add_feed(db: AsyncDatabase[Document], source: FeedSource, now: datetim
     return feed_of(doc)
 
 
-async def update_feed(db: AsyncDatabase[Document], feed_id: str, changes: FeedChanges) -> Feed:
+async def update_feed(db: AsyncDatabase[Document], feed_id: str, changes: FeedChanges, now: datetime) -> Feed:
     current = await get_feed(db, feed_id)
     values: Document = {name: _stored(value) for name, value in changes.items()}
+    if values.get("enabled") is True and not current.enabled:
+        # Resumed: no longer paused, and its permanent failures count afresh.
+        values.update(paused_at=None, paused_reason=None, resumed_at=now)
     if "url" in values and values["url"] != current.url:
         if await db[FEEDS].find_one({"url": values["url"], "_id": {"$ne": feed_id}}, {"_id": 1}):
             raise _url_taken(values["url"])

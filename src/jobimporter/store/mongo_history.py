@@ -1,9 +1,11 @@
 """Import-history queries of the MongoDB store: runs, their entries (``import_logs``), and closing both.
 
 Closing is race-safe: ``finalize_entry`` recomputes an entry from its recorded batches (so repeating it
-changes nothing), and ``finalize_run_if_done`` reads the entries and closes the run in one snapshot
-transaction with the update conditional on the run still ``running``, so of several concurrent callers
-one writes the run and the others, meeting its write, retry and find it closed.
+changes nothing) in one snapshot transaction, together with what the import's lifecycle does
+(``mongo_lifecycle``) and the changes that appends, and ``finalize_run_if_done`` reads the entries and
+closes the run in one snapshot transaction with the update conditional on the run still ``running``,
+so of several concurrent callers one writes the run and the others, meeting its write, retry and find
+it closed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from jobimporter.errors import NotFound
 from jobimporter.models import EntryStatus, ImportEntry, ImportRun, RunStatus, Trigger
-from jobimporter.store.base import EntryChanges, EntryQuery, HistoryEntry, RunQuery
+from jobimporter.store import mongo_lifecycle
+from jobimporter.store.base import EntryChanges, EntryLifecycle, EntryQuery, HistoryEntry, RunQuery
+from jobimporter.store.mongo_changes import append_changes
 from jobimporter.store.mongo_feeds import plain
 from jobimporter.store.mongo_schema import BATCHES, IMPORT_LOGS, RUNS, Document
 
@@ -67,6 +71,8 @@ def run_filter(query: RunQuery) -> Document:
     ):
         if value is not None:
             conditions[field] = value
+    if query.finished_since is not None:  # an open run's finished_at is null: it never matches
+        conditions["finished_at"] = {"$gte": query.finished_since}
     return conditions
 
 
@@ -177,7 +183,13 @@ async def update_entry(db: AsyncDatabase[Document], entry_id: str, changes: Entr
 
 
 async def reopen_entry(db: AsyncDatabase[Document], entry_id: str, session: Session) -> ImportEntry:
-    cleared = {"status": EntryStatus.QUEUED.value, "error": None, "started_at": None, "finished_at": None}
+    cleared = {
+        "status": EntryStatus.QUEUED.value,
+        "error": None,
+        "failure_kind": None,
+        "started_at": None,
+        "finished_at": None,
+    }
     doc = await db[IMPORT_LOGS].find_one_and_update(
         {"_id": entry_id}, {"$set": {**cleared, "duration_s": None}}, session=session
     )
@@ -204,10 +216,7 @@ def _missing_failures(missing_batches: Sequence[tuple[int, int, str]], recorded:
     return failures
 
 
-async def _totals(
-    db: AsyncDatabase[Document], entry_id: str, missing_batches: Sequence[tuple[int, int, str]]
-) -> Document:
-    docs = await db[BATCHES].find({"entry_id": entry_id}).sort("batch_no", ASCENDING).to_list()
+def _totals(docs: list[Document], missing_batches: Sequence[tuple[int, int, str]]) -> Document:
     lost = _missing_failures(missing_batches, {doc["batch_no"] for doc in docs})
     return {
         "new": sum(doc["new"] for doc in docs),
@@ -220,19 +229,34 @@ async def _totals(
 
 async def finalize_entry(
     db: AsyncDatabase[Document],
+    session: AsyncClientSession,
     entry_id: str,
     *,
     status: EntryStatus,
     finished_at: datetime,
     error: str | None,
     missing_batches: Sequence[tuple[int, int, str]],
+    lifecycle: EntryLifecycle | None,
 ) -> ImportEntry:
-    current = await get_entry(db, entry_id)
-    duration = (finished_at - current.started_at).total_seconds() if current.started_at else None
+    """See ``JobStore.finalize_entry``; run it in a transaction."""
+    stored = await db[IMPORT_LOGS].find_one({"_id": entry_id}, session=session)
+    if stored is None:
+        raise NotFound("entry", entry_id)
+    started = stored.get("started_at")
+    duration = (finished_at - started).total_seconds() if started else None
     closing = {"status": status.value, "finished_at": finished_at, "error": error, "duration_s": duration}
-    totals = await _totals(db, entry_id, missing_batches)
-    await db[IMPORT_LOGS].update_one({"_id": entry_id}, {"$set": {**closing, **totals}})
-    return await get_entry(db, entry_id)
+    keys = None if lifecycle else {"job_keys": 0}  # the listed keys only when the lifecycle needs them
+    cursor = db[BATCHES].find({"entry_id": entry_id}, keys, session=session).sort("batch_no", ASCENDING)
+    batch_docs = await cursor.to_list()
+    done = mongo_lifecycle.Closing()
+    if lifecycle is not None:
+        done = await mongo_lifecycle.close(db, session, stored, batch_docs, lifecycle, finished_at)
+    values = {**closing, **_totals(batch_docs, missing_batches), **done.values}
+    await db[IMPORT_LOGS].update_one({"_id": entry_id}, {"$set": values}, session=session)
+    if lifecycle is not None:
+        await mongo_lifecycle.pause_if_failing(db, session, stored["feed_id"], lifecycle, finished_at, error)
+    await append_changes(db, done.changes, session)  # last: see mongo_changes
+    return await get_entry(db, entry_id, session)
 
 
 def _run_status(entries: list[Document]) -> RunStatus:

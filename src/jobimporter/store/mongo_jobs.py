@@ -3,18 +3,23 @@
 ``upsert_batch`` runs as one snapshot transaction (retried whole by pymongo's ``with_transaction`` on a
 write conflict with a concurrent batch):
 
-1. Read the stored state (hashes, last_seen, first_seen, feed_ids) of the batch's keys and its
-   raw-hash matches (``known``).
+1. Read the stored state (hashes, last_seen, first_seen, feed links, lifecycle) of the batch's keys
+   and its raw-hash matches (``known``).
 2. Decide each key from that snapshot: not stored → insert (new); another ``content_hash`` →
-   replace (updated; first_seen kept); same hash → unchanged, written only to store a new raw hash,
-   refresh a stale last_seen or add the feed to ``feed_ids``. A ``known`` key no longer stored fails.
+   replace (updated; first_seen, feed links and lifecycle kept); same hash → unchanged, written only
+   to store a new raw hash, refresh a stale last_seen or make the feed's link live (added to
+   ``feed_ids`` and ``live_feed_ids``). A ``known`` key no longer stored fails. The stored content of
+   the updated ones is read (a second query, only when there are some) to name the fields that
+   changed.
 3. One ordered ``bulk_write`` of those writes, then insert the batch's ``batches`` document holding
-   the result; commit.
+   the result and the keys it listed, then append the ``new`` and ``updated`` changes
+   (``mongo_changes``, last: it orders the commits); commit.
 
 No find-then-insert race: a transaction that writes a job another one wrote after its snapshot is
 refused with a write conflict and runs again from step 1 on a fresh snapshot, so each key is new in
-exactly one batch. A batch key already recorded makes step 3's insert a duplicate: the transaction is
-dropped and the recorded result returned, so a re-delivered batch writes and counts nothing.
+exactly one batch (and an update's fields are named against the content it overwrote). A batch key
+already recorded makes step 3's insert a duplicate: the transaction is dropped and the recorded
+result returned, so a re-delivered batch writes, counts and appends nothing.
 
 A record refused (by the BSON encoder, or by the server: a write error naming it) fails alone with the
 reason; the transaction runs again without it.
@@ -26,7 +31,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import bson
 from pymongo import ASCENDING, InsertOne, ReplaceOne, UpdateOne
@@ -35,8 +41,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from jobimporter.errors import NotFound, StoreError
-from jobimporter.models import BatchKey, ItemFailure, JobRecord, UpsertResult
-from jobimporter.store.base import JobQuery, StoredJob, describe
+from jobimporter.models import (
+    BatchKey,
+    ChangeKind,
+    ExpiryReason,
+    ItemFailure,
+    JobRecord,
+    JobStatus,
+    UpsertResult,
+)
+from jobimporter.store.base import CHANGE_FIELDS, JobQuery, StoredJob, changed_fields, describe
+from jobimporter.store.mongo_changes import NewChange, append_changes
 from jobimporter.store.mongo_errors import CLIENT_VALUE_ERRORS, DUPLICATE_KEY, is_transient_code, reason
 from jobimporter.store.mongo_queries import job_filter, job_page
 from jobimporter.store.mongo_schema import BATCHES, JOBS, Document
@@ -49,7 +64,13 @@ VANISHED_REASON = "job was deleted from the store during this import; the next r
 # flows through without a schema change.
 RECORD_FIELDS: tuple[str, ...] = tuple(name for name in JobRecord.model_fields if name != "key")
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's limit on one BSON document
-_STATE = {"content_hash": 1, "raw_hash": 1, "first_seen": 1, "last_seen": 1, "feed_ids": 1}
+# What the store tracks about a job's lifecycle; an overwritten job keeps it.
+LIFECYCLE_FIELDS = ("status", "expired_at", "expiry_reason", "unlisted_at")
+NEW_LIFECYCLE: Document = {"status": JobStatus.ACTIVE.value, "expired_at": None, "expiry_reason": None,
+                           "unlisted_at": None}  # fmt: skip
+_LINKS = ("feed_ids", "live_feed_ids")
+_STATE = dict.fromkeys(("content_hash", "raw_hash", "first_seen", "last_seen", *_LINKS, *LIFECYCLE_FIELDS), 1)
+_CONTENT = dict.fromkeys(CHANGE_FIELDS, 1)
 
 Transaction = Callable[[Callable[[AsyncClientSession], Awaitable[UpsertResult]]], Awaitable[UpsertResult]]
 Write = InsertOne[Document] | ReplaceOne[Document] | UpdateOne
@@ -64,6 +85,7 @@ class _Batch:
     rows: list[Document]  # the records' fields with ``_id``, one per distinct key, sorted by key
     failures: list[ItemFailure]  # failed before the store, in-batch duplicates, refused by the store
     known: dict[str, str]  # key → external_id of items the caller found unchanged by raw hash
+    listed: list[str]  # every key the batch listed (records, known, failures with a key), sorted
 
     def without(self, refused: dict[str, ItemFailure]) -> _Batch:
         rows = [row for row in self.rows if row["_id"] not in refused]
@@ -90,7 +112,8 @@ def _plan(
     rows = [{"_id": k, **{name: getattr(latest[k], name) for name in RECORD_FIELDS}} for k in sorted(latest)]
     unchanged = {k: external_id for k, external_id in known if k not in latest}
     stale_before = now - timedelta(seconds=seen_refresh_s)
-    return _Batch(key, feed_id, now, stale_before, rows, [*failures, *duplicates], unchanged)
+    listed = sorted({*latest, *unchanged, *(f.key for f in failures if f.key)})
+    return _Batch(key, feed_id, now, stale_before, rows, [*failures, *duplicates], unchanged, listed)
 
 
 class _AlreadyRecorded(Exception):
@@ -113,8 +136,8 @@ class _Writes:
     keys: list[str] = field(default_factory=list)
     external_ids: list[str] = field(default_factory=list)
     docs: list[Document | None] = field(default_factory=list)  # what an insert or replace stores
-    new: int = 0
-    updated: int = 0
+    new_keys: list[str] = field(default_factory=list)
+    updated_keys: list[str] = field(default_factory=list)
     unchanged: int = 0
     vanished: list[ItemFailure] = field(default_factory=list)
 
@@ -126,17 +149,19 @@ class _Writes:
 
     def result(self, batch: _Batch) -> UpsertResult:
         failures = (*batch.failures, *self.vanished)
-        return UpsertResult(self.new, self.updated, self.unchanged, len(failures), failures)
+        return UpsertResult(
+            len(self.new_keys), len(self.updated_keys), self.unchanged, len(failures), failures
+        )
 
 
 def _refresh(state: Document, batch: _Batch, changes: Document) -> UpdateOne | None:
     """The write an unchanged job needs, if any: ``changes`` (a new raw hash), a stale last_seen, a
-    new feed link."""
+    new feed link or a dead one live again."""
     if state["last_seen"] < batch.stale_before:
         changes["last_seen"] = batch.now
     update: Document = {"$set": changes} if changes else {}
-    if batch.feed_id not in state.get("feed_ids", ()):
-        update["$addToSet"] = {"feed_ids": batch.feed_id}
+    if batch.feed_id not in state.get("live_feed_ids", ()):
+        update["$addToSet"] = {name: batch.feed_id for name in _LINKS}
     return UpdateOne({"_id": state["_id"]}, update) if update else None
 
 
@@ -152,14 +177,16 @@ def _decide(batch: _Batch, stored: dict[str, Document]) -> _Writes:
 def _decide_row(writes: _Writes, batch: _Batch, row: Document, state: Document | None) -> None:
     key, external_id, now = row["_id"], row["external_id"], batch.now
     if state is None:
-        doc = {**row, "first_seen": now, "last_seen": now, "last_changed": now, "feed_ids": [batch.feed_id]}
+        links = {name: [batch.feed_id] for name in _LINKS}
+        doc = {**row, "first_seen": now, "last_seen": now, "last_changed": now, **links, **NEW_LIFECYCLE}
         writes.add(key, external_id, InsertOne(doc), doc)
-        writes.new += 1
+        writes.new_keys.append(key)
     elif state["content_hash"] != row["content_hash"]:
         doc = {**row, "first_seen": state["first_seen"], "last_seen": now, "last_changed": now}
-        doc["feed_ids"] = sorted({*state.get("feed_ids", ()), batch.feed_id})
+        doc |= {name: sorted({*state.get(name, ()), batch.feed_id}) for name in _LINKS}
+        doc |= {name: state.get(name, NEW_LIFECYCLE[name]) for name in LIFECYCLE_FIELDS}
         writes.add(key, external_id, ReplaceOne({"_id": key}, doc), doc)
-        writes.updated += 1
+        writes.updated_keys.append(key)
     else:
         writes.unchanged += 1
         raw = {"raw_hash": row["raw_hash"]} if row["raw_hash"] != state.get("raw_hash") else {}
@@ -228,6 +255,40 @@ def _unencodable(writes: _Writes) -> dict[str, ItemFailure]:
     return refused
 
 
+async def _contents(
+    db: AsyncDatabase[Document], keys: list[str], session: AsyncClientSession
+) -> dict[str, Document]:
+    """The stored content of the jobs an update overwrites, read in the same snapshot."""
+    if not keys:
+        return {}
+    cursor = db[JOBS].find({"_id": {"$in": keys}}, _CONTENT, session=session)
+    return {doc["_id"]: doc async for doc in cursor}
+
+
+def as_stored(value: Any) -> Any:
+    """A value as MongoDB gives it back: datetimes in UTC to the millisecond (BSON dates), so an
+    update's fields are compared as stored."""
+    if isinstance(value, datetime):
+        aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return aware.replace(microsecond=aware.microsecond // 1000 * 1000)
+    if isinstance(value, dict):
+        return {k: as_stored(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_stored(v) for v in value]
+    return value
+
+
+def _changes(batch: _Batch, writes: _Writes, previous: dict[str, Document]) -> list[NewChange]:
+    """The batch's ``new`` and ``updated`` changes, in key order; an update names its changed fields."""
+    rows = {row["_id"]: row for row in batch.rows}
+    entry_id, now, feed_id = batch.key.entry_id, batch.now, batch.feed_id
+    made = [NewChange(key, ChangeKind.NEW, now, [], feed_id, entry_id) for key in writes.new_keys]
+    for key in writes.updated_keys:
+        fields = changed_fields(previous.get(key, {}), as_stored(rows[key]))
+        made.append(NewChange(key, ChangeKind.UPDATED, now, fields, feed_id, entry_id))
+    return sorted(made, key=lambda change: change.job_key)
+
+
 def _batch_doc(batch: _Batch, result: UpsertResult) -> Document:
     key = batch.key
     return {
@@ -240,11 +301,13 @@ def _batch_doc(batch: _Batch, result: UpsertResult) -> Document:
         "failed": result.failed,
         "failures": [f.to_dict() for f in result.failures],
         "created_at": batch.now,
+        "job_keys": batch.listed,
     }
 
 
 async def _write(db: AsyncDatabase[Document], batch: _Batch, session: AsyncClientSession) -> UpsertResult:
     writes = _decide(batch, await _stored(db, batch, session))
+    previous = await _contents(db, writes.updated_keys, session)
     if writes.ops:
         await _write_jobs(db, writes, session)
     result = writes.result(batch)
@@ -252,6 +315,7 @@ async def _write(db: AsyncDatabase[Document], batch: _Batch, session: AsyncClien
         await db[BATCHES].insert_one(_batch_doc(batch, result), session=session)
     except DuplicateKeyError:
         raise _AlreadyRecorded from None
+    await append_changes(db, _changes(batch, writes, previous), session)  # last: see mongo_changes
     return result
 
 
@@ -317,12 +381,17 @@ async def batch_results(db: AsyncDatabase[Document], entry_id: str) -> dict[int,
 
 def stored_job(doc: Document) -> StoredJob:
     fields = {name: doc[name] for name in RECORD_FIELDS if name in doc}
+    reason = doc.get("expiry_reason")
     return StoredJob(
         record=JobRecord.model_validate({"key": doc["_id"], **fields}),
         first_seen=doc["first_seen"],
         last_seen=doc["last_seen"],
         last_changed=doc["last_changed"],
         feed_ids=sorted(doc.get("feed_ids", [])),
+        status=JobStatus(doc.get("status", JobStatus.ACTIVE.value)),
+        expired_at=doc.get("expired_at"),
+        expiry_reason=ExpiryReason(reason) if reason else None,
+        unlisted_at=doc.get("unlisted_at"),
     )
 
 

@@ -31,7 +31,9 @@ from jobimporter.store.base import (
     RunTally,
     StatsSeries,
 )
+from jobimporter.store.mongo_feeds import plain
 from jobimporter.store.mongo_history import FINAL, between, run_order
+from jobimporter.store.mongo_lifecycle import permanent_failures
 from jobimporter.store.mongo_schema import FEEDS, IMPORT_LOGS, JOBS, RUNS, Document
 
 CLEAN = [EntryStatus.COMPLETED.value, EntryStatus.NOT_MODIFIED.value]
@@ -58,6 +60,7 @@ def job_filter(query: JobQuery, feed_id: str | None = None) -> Document:
         ("locations", query.location),
         ("employment_types", query.employment_type),
         ("workplace", query.workplace),
+        ("status", plain(query.status)),
     ):
         if value is not None:
             conditions.append({name: value})  # an array field matches an element equal to the value
@@ -116,6 +119,8 @@ async def feed_health(
         health[row["_id"]]["last_success_at"] = row["last_success_at"]
     for row in await _aggregate(db, _final_window(wanted, window)) if window > 0 else []:
         _window_health(health[row["_id"]], row["recent"])
+    for feed_id, failures in (await permanent_failures(db, wanted)).items():
+        health[feed_id]["permanent_failures"] = failures
     return health
 
 
@@ -127,6 +132,7 @@ def _empty_health() -> FeedHealth:
         success_rate=None,
         median_fetch_s=None,
         last_error=None,
+        permanent_failures=0,
     )
 
 
