@@ -21,6 +21,12 @@ pytest_plugins = [
 ]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` go first, so that xdist's two processes are not left with one of them
+    running a minute-long test alone at the end (a stable sort: the same order in every process)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts without our settings or proxies in the environment (httpx's habit)."""

@@ -89,6 +89,9 @@ Cron = Annotated[str, AfterValidator(valid_cron)]
 DEFAULT_MAX_PAGES = 50
 
 
+MAPPED_NEEDS_A_MAPPING = "format 'mapped' needs a field mapping ([feeds.mapping])"
+
+
 class FeedSource(BaseModel):
     """One feed as configured (sources file or built-in defaults)."""
 
@@ -108,7 +111,7 @@ class FeedSource(BaseModel):
     @model_validator(mode="after")
     def _mapped_has_a_mapping(self) -> Self:
         if self.format is FeedFormat.MAPPED and self.mapping is None:
-            raise ValueError("format 'mapped' needs a field mapping ([feeds.mapping])")
+            raise ValueError(MAPPED_NEEDS_A_MAPPING)
         return self
 
 

@@ -132,7 +132,7 @@ class Runtime:
         if self.with_schedule:
             self._start_schedule(queues, store)
         if self.with_workers or self.with_schedule:
-            self._start_workers()
+            await self._start_workers()
 
     def _start_schedule(self, queues: Queues, store: JobStore) -> None:
         task = asyncio.create_task(
@@ -152,7 +152,7 @@ class Runtime:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _start_workers(self) -> None:
+    async def _start_workers(self) -> None:
         extra: dict[str, Processor] = {self.names.schedule: process_tick} if self.with_schedule else {}
         if self.with_workers:
             extra[self.names.webhooks] = self._start_webhooks()
@@ -164,8 +164,8 @@ class Runtime:
             imports=self.with_workers,
             extra=extra,
         )
-        self.pool.start()
-        self._stack.push_async_callback(self.pool.aclose)
+        self._stack.push_async_callback(self.pool.aclose)  # first: start may fail half-way
+        await self.pool.start()
         if self.with_workers:
             self._start_watchdog()
             self._start_task(Sweeper(self.ctx).run(), "lifecycle")

@@ -15,6 +15,7 @@ from typing import Any
 
 from bullmq import Worker
 from bullmq.custom_errors import DelayedError, UnrecoverableError, WaitingChildrenError
+from redis.exceptions import RedisError
 
 from jobimporter.batchjob import process_batch_job
 from jobimporter.context import ImportContext
@@ -38,6 +39,20 @@ class WorkerSettings:
     feed_timeout_s: float = 300.0
     lock_duration_ms: int = 30_000
     stalled_interval_ms: int = 30_000
+
+
+async def _learn_capabilities(worker: Worker) -> None:
+    """Ask Redis its version on the worker's blocking connection. bullmq asks on the main connection
+    only; the blocking one keeps its class defaults (no fractional timeouts), so every wait for a
+    delayed job is rounded up to whole seconds: a politeness step-aside of 0.3 s, or a backoff of
+    1.3 s, waited 1 s or 2 s. Known, BullMQ blocks for exactly the time to the next delayed job."""
+    blocking = worker.blockingRedisConnection
+    if blocking is None:
+        return
+    try:
+        await blocking.getRedisVersion()
+    except RedisError as exc:  # Redis away at start: whole seconds, until the worker is made again
+        log.warning("workers: could not read the Redis version (waits round up to seconds): %s", exc)
 
 
 class WorkerPool:
@@ -64,10 +79,11 @@ class WorkerPool:
         self._workers: list[Worker] = []
         self.grace_s = settings.job_timeout_s  # how long ``aclose`` lets active jobs finish
 
-    def start(self) -> None:
+    async def start(self) -> None:
         for queue_name, (processor, timeout_s) in self._processors.items():
             wrapped = self._wrap(queue_name, processor, timeout_s)
             self._workers.append(Worker(queue_name, wrapped, self._options()))
+        await asyncio.gather(*(_learn_capabilities(worker) for worker in self._workers))
         names = ", ".join(self._processors)
         log.info("workers: %s, concurrency %d each", names, self.settings.concurrency)
 

@@ -96,6 +96,17 @@ async def test_a_bad_feed_is_422_naming_the_field(client: httpx.AsyncClient) -> 
         "/api/feeds", json={"name": "y", "url": "https://y.example/", "cron": "61 * * * *"}
     )
     assert bad.status_code == 422 and "body.cron" in bad.json()["detail"]
+    mapped = {"name": "z", "url": "https://z.example/", "format": "mapped"}
+    bad = await client.post("/api/feeds", json=mapped)  # a mapped feed needs its mapping
+    assert bad.status_code == 422 and "needs a field mapping" in bad.json()["detail"], bad.json()
+    answer = await client.patch(f"/api/feeds/{feed['id']}", json={"format": "mapped"})
+    assert answer.status_code == 422 and "needs a field mapping" in answer.json()["detail"], answer.json()
+    mapping = {"items": "//job", "fields": {"title": "title"}}
+    answer = await client.patch(f"/api/feeds/{feed['id']}", json={"format": "mapped", "mapping": mapping})
+    assert answer.status_code == 200 and answer.json()["format"] == "mapped", answer.json()
+    answer = await client.patch(f"/api/feeds/{feed['id']}", json={"mapping": ""})  # would leave it bare
+    assert answer.status_code == 422 and "needs a field mapping" in answer.json()["detail"], answer.json()
+    assert (await client.get(f"/api/feeds/{feed['id']}")).json()["mapping"] is not None
 
 
 async def test_a_feed_gets_its_own_cron_and_gives_it_back(client: httpx.AsyncClient) -> None:

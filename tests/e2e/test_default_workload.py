@@ -35,7 +35,7 @@ from jobimporter.runs import start_run, wait_for_run
 from jobimporter.runtime import Runtime
 from plugins.feedserver import FeedServer, RecordedRequest
 
-pytestmark = [pytest.mark.e2e, pytest.mark.external_service]
+pytestmark = [pytest.mark.e2e, pytest.mark.external_service, pytest.mark.slow]
 
 JOBIMPORTER = [sys.executable, "-m", "jobimporter.cli"]
 INTERVAL_S = Settings().host_interval_s  # the default: 2 s

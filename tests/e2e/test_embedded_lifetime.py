@@ -26,7 +26,7 @@ from fixtures.wpjm import distinct_jobs, nine_feeds, serve_feeds
 from jobimporter.models import EntryStatus, ImportRun, RunStatus
 from plugins.feedserver import FeedServer
 
-pytestmark = [pytest.mark.e2e, pytest.mark.external_service]
+pytestmark = [pytest.mark.e2e, pytest.mark.external_service, pytest.mark.slow]
 
 JOBIMPORTER = [sys.executable, "-m", "jobimporter.cli"]
 

@@ -32,7 +32,7 @@ from fixtures.wpjm import (
 from jobimporter.models import EntryStatus, ImportRun, RunStatus
 from plugins.feedserver import FeedServer
 
-pytestmark = [pytest.mark.e2e, pytest.mark.external_service, pytest.mark.soak]
+pytestmark = [pytest.mark.e2e, pytest.mark.external_service, pytest.mark.soak, pytest.mark.slow]
 
 JOBIMPORTER = [sys.executable, "-m", "jobimporter.cli"]
 IMPORTS = 20

@@ -90,6 +90,7 @@ class FeedServer:
         self.host = host
         self._lock = threading.Lock()
         self._routes: dict[str, _Route] = {}
+        self._first: Reply | None = None
         self._requests: list[RecordedRequest] = []
         self._httpd = _Server((host, 0), _Handler)
         self._httpd.feeds = self
@@ -128,6 +129,11 @@ class FeedServer:
         with self._lock:
             self._routes[path] = _Route(replies)
 
+    def first(self, reply: Reply | Mapping[str, Any]) -> None:
+        """Answer the next request, whatever its path, with ``reply``; routes answer the rest."""
+        with self._lock:
+            self._first = reply if isinstance(reply, Reply) else Reply(**reply)
+
     def redirect(self, path: str, to: str, *, status: int = 302) -> None:
         """Answer ``path`` with a redirect to ``to`` (a path on this server or an absolute URL)."""
         location = to if "://" in to else self.url(to)
@@ -153,11 +159,15 @@ class FeedServer:
         """Forget routes and the request log."""
         with self._lock:
             self._routes.clear()
+            self._first = None
             self._requests.clear()
 
     def _receive(self, path: str, headers: dict[str, str]) -> Reply:
         with self._lock:
             self._requests.append(RecordedRequest(time.monotonic(), path, headers))
+            if self._first is not None:
+                first, self._first = self._first, None
+                return first
             route = self._routes.get(path)
             return route.next() if route else _NOT_FOUND
 

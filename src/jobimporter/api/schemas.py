@@ -7,14 +7,15 @@ Run and entry objects subclass the domain models, so they have exactly the field
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar, cast
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar, cast
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from jobimporter.mapping import FieldMapping
 from jobimporter.models import (
     DEFAULT_MAX_PAGES,
+    MAPPED_NEEDS_A_MAPPING,
     Cron,
     EntryStatus,
     ExpiryReason,
@@ -143,6 +144,12 @@ class FeedCreate(BaseModel):
     profile: ProfileName = "auto"
     mapping: FieldMapping | None = None
     max_pages: int = Field(default=DEFAULT_MAX_PAGES, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _mapped_has_a_mapping(self) -> Self:
+        if self.format is FeedFormat.MAPPED and self.mapping is None:
+            raise ValueError(MAPPED_NEEDS_A_MAPPING)
+        return self
 
 
 class FeedUpdate(BaseModel):

@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from pydantic import ValidationError
 
 from jobimporter.api.deps import AdminDep, CtxDep, PagingDep, StoreDep
 from jobimporter.api.schemas import FeedCreate, FeedOut, FeedUpdate, ListPage
+from jobimporter.errors import ConfigError
 from jobimporter.models import Feed, FeedSource
 from jobimporter.preview import Preview, preview_feed
 from jobimporter.store.base import JobStore
@@ -58,8 +60,15 @@ async def get_feed(feed_id: str, store: StoreDep) -> FeedOut:
 
 @router.patch("/{feed_id}", response_model=FeedOut)
 async def update_feed(feed_id: str, body: FeedUpdate, store: StoreDep, _: AdminDep) -> FeedOut:
-    """Change any of name, url, format, enabled, priority, cron; 409 if another feed has the new URL."""
-    return await _with_health(store, await store.update_feed(feed_id, body.changes()))
+    """Change any of name, url, format, enabled, priority, cron, profile, mapping, max_pages; 409 if
+    another feed has the new URL, 422 if the feed would not be valid (format 'mapped', no mapping)."""
+    changes = body.changes()
+    current = await store.get_feed(feed_id)
+    try:  # the fields are valid one by one (FeedUpdate); check them together before anything is written
+        FeedSource.model_validate(current.model_dump(include=set(FeedSource.model_fields)) | dict(changes))
+    except ValidationError as exc:
+        raise ConfigError(f"feed: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+    return await _with_health(store, await store.update_feed(feed_id, changes))
 
 
 @router.delete("/{feed_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
