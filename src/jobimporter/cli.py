@@ -354,10 +354,11 @@ def changes_command(
     --after <the last cursor printed>."""
     settings = Settings()
     _setup_logging(settings, "WARNING")
-    try:
-        asyncio.run(_print_changes(settings, after or 0, limit=limit, follow=follow, as_json=as_json))
-    except KeyboardInterrupt:
-        raise typer.Exit(code=130) from None
+    main = _print_changes(settings, after or 0, limit=limit, follow=follow, as_json=as_json)
+    try:  # its own SIGINT/SIGTERM handlers: they stop it even where it was started with SIGINT ignored
+        run_until_signalled(main, {})
+    except Interrupted as exc:
+        raise typer.Exit(code=128 + exc.signum) from None
     except ImporterError as exc:
         _fail(str(exc))
 

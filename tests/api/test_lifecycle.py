@@ -117,11 +117,13 @@ async def test_changes_follow_prints_new_changes_as_they_come(
     feeds: Any, import_feeds: ImportFeeds, real_jobs: list[dict[str, Any]], settings: Settings
 ) -> None:
     """``jobimporter changes --follow --json``: what is there, then each change appended later, until
-    Ctrl-C (exit 130, no traceback)."""
+    Ctrl-C (exit 130, no traceback), even started with SIGINT ignored (a shell's background job, or a
+    parent that ignores it: the follower once inherited that and ran on)."""
     await import_feeds([serve_jobs(feeds, "/f", real_jobs[:3])])
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOBIMPORTER_")}
     env.update(DATABASE_URL=str(settings.database_url), JOBIMPORTER_DATA_DIR=str(settings.data_dir))
     process = await asyncio.create_subprocess_exec(
+        "bash", "-c", 'trap "" INT; exec "$@"', "follower",
         sys.executable, "-m", "jobimporter.cli", "changes", "--follow", "--json", env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
