@@ -96,8 +96,10 @@ class Runtime:
             await store.sync_webhooks(load_webhooks(settings.sources))
         queues = Queues(self.redis_url, self.names)
         self._stack.push_async_callback(queues.aclose)
+        locks = Locks(self.redis_url, prefix=settings.queue_prefix)
+        self._stack.push_async_callback(locks.aclose)
         if embedded is not None and embedded.started:
-            await _recover_orphans(queues)
+            await _recover_orphans(queues, locks)
         events = EventBus(self.redis_url, prefix=settings.queue_prefix)
         self._stack.push_async_callback(events.aclose)
         http = make_client(fetch_limits(settings))
@@ -106,8 +108,6 @@ class Runtime:
             self.redis_url, prefix=settings.queue_prefix, interval_s=settings.host_interval_s
         )
         self._stack.push_async_callback(limiter.aclose)
-        locks = Locks(self.redis_url, prefix=settings.queue_prefix)
-        self._stack.push_async_callback(locks.aclose)
         self.ctx = ImportContext(
             store=store,
             queues=queues,
@@ -214,12 +214,16 @@ def lifecycle_policy(settings: Settings) -> LifecyclePolicy:
     )
 
 
-async def _recover_orphans(queues: Queues) -> None:
+async def _recover_orphans(queues: Queues, locks: Locks) -> None:
     """This process has just started the embedded Redis, so no worker of it is alive: jobs it holds
-    as active belong to a process that ended mid-run (killed, crashed). Put them back in line now."""
+    as active, and locks, belong to a process that ended mid-run (killed, crashed). Put the jobs
+    back in line and drop the locks now."""
     moved = await queues.recover_orphans()
     if moved:
         log.warning("redis: %d jobs of a process that ended mid-run are queued again", moved)
+    dropped = await locks.drop_orphans()
+    if dropped:
+        log.warning("redis: %d locks of a process that ended mid-run are dropped", dropped)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

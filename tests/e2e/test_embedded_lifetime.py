@@ -3,7 +3,7 @@
 A ``jobimporter import`` on the embedded default is stopped mid-run by SIGTERM, SIGINT or SIGKILL:
 no ``redis-server`` (nor its supervisor) is left behind, and the next import on that data directory
 finishes the interrupted run (its queued jobs were kept in the AOF) and then imports the feeds again,
-both with exact counts. A process that joined a running embedded Redis keeps working when the one
+both with exact counts; a lock the killed process held is dropped, not waited out. A process that joined a running embedded Redis keeps working when the one
 that started it is killed.
 
 The host interval is 0.2 s here, not the default 2 s: these tests are about processes ending, and
@@ -18,9 +18,11 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import redis
 
 from fixtures.wpjm import distinct_jobs, nine_feeds, serve_feeds
 from jobimporter.models import EntryStatus, ImportRun, RunStatus
@@ -29,6 +31,7 @@ from plugins.feedserver import FeedServer
 pytestmark = [pytest.mark.e2e, pytest.mark.external_service, pytest.mark.slow]
 
 JOBIMPORTER = [sys.executable, "-m", "jobimporter.cli"]
+MS = timedelta(milliseconds=1)
 
 
 def env_for(data_dir: Path) -> dict[str, str]:
@@ -80,6 +83,20 @@ def history(env: dict[str, str]) -> list[ImportRun]:
     return [ImportRun.model_validate(run) for run in json.loads(done.stdout)]
 
 
+def hold_the_run_lock(data_dir: Path, ttl: timedelta) -> datetime:
+    """Take the running import's run lock in its Redis, as its own process does while it closes an
+    entry; returns when the lock would lapse by itself."""
+    client = redis.Redis(unix_socket_path=str(data_dir / "redis" / "redis.sock"))
+    try:
+        jobs = [key for key in client.scan_iter("bull:jobimporter-feeds:*") if client.type(key) == b"hash"]
+        run_ids = {json.loads(data)["run_id"] for key in jobs if (data := client.hget(key, "data"))}
+        assert len(run_ids) == 1, run_ids
+        client.set(f"jobimporter:lock:run:{run_ids.pop()}", "a-killed-holder", px=ttl // MS)
+    finally:
+        client.close()
+    return datetime.now(UTC) + ttl
+
+
 def assert_complete(run: ImportRun) -> None:
     items = {path: body.count(b"<item>") for path, body in nine_feeds().items()}
     assert run.status is RunStatus.COMPLETED, [(e.name, e.status, e.error) for e in run.feeds]
@@ -100,6 +117,9 @@ def test_a_stopped_import_leaves_no_redis_and_the_next_import_finishes_its_run(
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert wait_until(lambda: len(feeds.requests) >= 3, 60), "the import never got going"
+    lock_lapses_at = None
+    if signum == signal.SIGKILL:  # killed inside a critical section: the run's lock stays in Redis
+        lock_lapses_at = hold_the_run_lock(data_dir, ttl=timedelta(minutes=2))
     first.send_signal(signum)
     _, stderr = first.communicate(timeout=60)
     assert first.returncode == (-signum if signum == signal.SIGKILL else 128 + signum), stderr
@@ -118,6 +138,9 @@ def test_a_stopped_import_leaves_no_redis_and_the_next_import_finishes_its_run(
     assert sum(e.new for e in second.feeds) == 0  # the interrupted run had imported them all
     interrupted = next(r for r in history(env) if r.run_id != second.run_id)
     assert_complete(interrupted)
+    if lock_lapses_at is not None:  # the next process dropped the lock instead of waiting it out
+        assert "locks of a process that ended mid-run are dropped" in done.stderr, done.stderr
+        assert interrupted.finished_at is not None and interrupted.finished_at < lock_lapses_at
     assert sum(e.new for e in interrupted.feeds) == distinct_jobs(nine_feeds().values())  # once each
     assert not redis_processes(data_dir)
 

@@ -29,9 +29,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.external_service, pytest.mark.slow]
 PREMIUM = "/?feed=job_feed&job_categories=management"
 HOST_INTERVAL_S = 0.5  # not the default 2 s, so three cron slots fit; test_default_workload runs at 2 s
 # Slots are granted on Redis's clock and the feed server stamps arrivals on its own: on a machine this
-# loaded (five processes and the database on two cores; SecantusDB is a Python server), a request
-# leaves up to ~0.1-0.15 s after its slot.
-TOLERANCE_S = 0.15
+# loaded (five processes and the database on two cores; SecantusDB is a Python server; a worker's
+# event loop yields the GIL to its parse thread), a request can leave up to ~0.2 s after its slot
+# while the next leaves on time (0.31 s between arrivals seen once in a full suite run). Half the
+# interval still fails a lane that lets three workers go at once (gaps near 0).
+TOLERANCE_S = 0.25
 
 
 def sources_file(path: Path, feeds: Any) -> Path:
