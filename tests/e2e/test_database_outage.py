@@ -40,7 +40,6 @@ async def test_a_database_outage_mid_run_backs_off_and_completes(
     settings = Settings(
         data_dir=tmp_path / "data", redis_url=redis_url, database_url=str(own_postgres.get_uri()),
         batch_size=4, concurrency=3, host_interval_s=0, attempts=8, backoff_ms=250,
-        lock_duration_ms=3000, stalled_interval_ms=1000,
     )  # fmt: skip
     sources = serve_feeds(feeds, nine_feeds(), delay_s=0.2)
     async with Runtime(settings, workers=True) as rt:
@@ -81,7 +80,6 @@ async def test_a_mongodb_outage_mid_run_backs_off_and_completes(
     settings = Settings(
         data_dir=tmp_path / "data", redis_url=redis_url, database_url=with_database(own_mongo.url, "jobs"),
         batch_size=4, concurrency=3, host_interval_s=0, attempts=8, backoff_ms=250,
-        lock_duration_ms=3000, stalled_interval_ms=1000,
     )  # fmt: skip
     sources = serve_feeds(feeds, nine_feeds(), delay_s=0.5)
     async with Runtime(settings, workers=True) as rt:
@@ -142,7 +140,6 @@ async def test_an_outage_longer_than_the_retries_ends_in_dead_letters_and_a_retr
     settings = Settings(
         data_dir=tmp_path / "data", redis_url=redis_url, database_url=str(own_postgres.get_uri()),
         batch_size=4, concurrency=3, host_interval_s=0, attempts=2, backoff_ms=100,
-        lock_duration_ms=3000, stalled_interval_ms=1000,
     )  # fmt: skip
     bodies = dict(list(nine_feeds().items())[:4])
     sources = serve_feeds(feeds, bodies, delay_s=0.5)
@@ -162,7 +159,7 @@ async def test_an_outage_longer_than_the_retries_ends_in_dead_letters_and_a_retr
 
         assert dead, "every attempt failed, so the jobs must be dead letters"
         for letter in dead:
-            assert letter.attempts == 2 and letter.reason, letter
+            assert letter.attempts == 2 and letter.reason, (letter.id, letter.attempts, letter.reason)
             assert "database" in letter.reason.lower(), letter.reason
         stuck = await rt.ctx.store.get_run(run.run_id)
         assert stuck.status is RunStatus.RUNNING  # nothing closed while the database was away

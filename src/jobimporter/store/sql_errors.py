@@ -24,6 +24,7 @@ DRIVER_ERRORS: tuple[type[BaseException], ...] = (
     sqlite3.Error,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
 )
 
 
@@ -44,6 +45,9 @@ _SQLITE_TRANSIENT_MESSAGES = ("database is locked", "database table is locked", 
 # of range; asyncpg's client-side DataError is a ValueError): the driver refuses the record before
 # the database sees it.
 _CLIENT_VALUE_ERRORS = (ValueError, TypeError, OverflowError)
+# asyncpg's words for a connection that died or was left mid-operation (the server went away, an
+# operation on it was cancelled): the next attempt takes a fresh connection.
+_BROKEN_CONNECTION_MESSAGES = ("closed", "another operation", 'protocol is in the "failed" state')
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -106,7 +110,9 @@ def is_unreachable(exc: BaseException) -> bool:
     for item in _chain(exc):
         if isinstance(item, OSError) and not isinstance(item, TimeoutError):
             return True
-        if isinstance(item, asyncpg.InterfaceError) and "closed" in str(item):  # pooled connection died
+        if isinstance(item, asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError) and any(
+            message in str(item) for message in _BROKEN_CONNECTION_MESSAGES
+        ):
             return True
     return False
 
