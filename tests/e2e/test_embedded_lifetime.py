@@ -112,11 +112,15 @@ def test_a_stopped_import_leaves_no_redis_and_the_next_import_finishes_its_run(
     data_dir = tmp_path / "data"
     env = env_for(data_dir)
     sources = sources_file(tmp_path, feeds)
+    # One feed answers slowly, so the run is certainly still open when the signal comes (a quick
+    # machine could otherwise finish the whole import first); the next import gets it at once.
+    held = list(nine_feeds())[2]
+    feeds.route(held, body=nine_feeds()[held], delay_s=5)
     first = subprocess.Popen(
         [*JOBIMPORTER, "import", "--sources", str(sources), "--json"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    assert wait_until(lambda: len(feeds.requests) >= 3, 60), "the import never got going"
+    assert wait_until(lambda: feeds.requests_for(held), 60), "the import never got going"
     lock_lapses_at = None
     if signum == signal.SIGKILL:  # killed inside a critical section: the run's lock stays in Redis
         lock_lapses_at = hold_the_run_lock(data_dir, ttl=timedelta(minutes=2))
@@ -126,6 +130,7 @@ def test_a_stopped_import_leaves_no_redis_and_the_next_import_finishes_its_run(
     if signum != signal.SIGKILL:
         assert f"interrupted by {signum.name}" in stderr and "left running" in stderr, stderr
     assert wait_until(lambda: not redis_processes(data_dir), 5), redis_processes(data_dir)
+    feeds.route(held, body=nine_feeds()[held])
 
     done = subprocess.run(
         [*JOBIMPORTER, "import", "--sources", str(sources), "--json"],
