@@ -23,18 +23,21 @@ class Locks:
     async def aclose(self) -> None:
         await self._redis.aclose()
 
+    def _key(self, name: str) -> str:
+        return f"{self._prefix}:lock:{name}"
+
     async def drop_orphans(self) -> int:
         """Delete every lock: only for a Redis that no live process uses (an embedded one this process
         has just started), whose locks were left by a process killed inside its critical section and
         would otherwise hold up every run's closing until their time-to-live (60 s) ran out."""
-        keys = [key async for key in self._redis.scan_iter(match=f"{self._prefix}:lock:*")]
+        keys = [key async for key in self._redis.scan_iter(match=self._key("*"))]
         return int(await self._redis.delete(*keys)) if keys else 0
 
     @asynccontextmanager
     async def held(self, name: str, *, ttl_s: float = 60.0, wait_s: float = 60.0) -> AsyncIterator[None]:
         """Run the body holding ``name``: waits up to ``wait_s`` for it (``QueueError`` after that, or
         when Redis is unreachable); the holder keeps it at most ``ttl_s``."""
-        lock = self._redis.lock(f"{self._prefix}:lock:{name}", timeout=ttl_s, blocking_timeout=wait_s)
+        lock = self._redis.lock(self._key(name), timeout=ttl_s, blocking_timeout=wait_s)
         try:
             acquired = await lock.acquire()
         except RedisError as exc:

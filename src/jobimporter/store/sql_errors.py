@@ -15,6 +15,8 @@ from sqlalchemy import exc as sa_exc
 
 from jobimporter.errors import StoreError
 
+# asyncpg's client-side failures: a connection's state, or a value it cannot encode (DataError).
+_ASYNCPG_CLIENT_ERRORS = (asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)
 # What a driver may raise at us; OSError covers refused/reset connections, which asyncpg raises raw
 # while connecting.
 DRIVER_ERRORS: tuple[type[BaseException], ...] = (
@@ -23,8 +25,7 @@ DRIVER_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
     sqlite3.Error,
     asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.InternalClientError,
+    *_ASYNCPG_CLIENT_ERRORS,
 )
 
 
@@ -110,11 +111,13 @@ def is_unreachable(exc: BaseException) -> bool:
     for item in _chain(exc):
         if isinstance(item, OSError) and not isinstance(item, TimeoutError):
             return True
-        if isinstance(item, asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError) and any(
-            message in str(item) for message in _BROKEN_CONNECTION_MESSAGES
-        ):
+        if isinstance(item, _ASYNCPG_CLIENT_ERRORS) and _says_broken_connection(str(item)):
             return True
     return False
+
+
+def _says_broken_connection(message: str) -> bool:
+    return any(words in message for words in _BROKEN_CONNECTION_MESSAGES)
 
 
 def is_record_error(exc: BaseException) -> bool:
