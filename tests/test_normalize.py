@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import io
 import json
@@ -248,6 +249,45 @@ DATES = [
 @pytest.mark.parametrize(("raw", "expected"), DATES)
 def test_parse_date(raw: str, expected: datetime | None) -> None:
     assert parse_date(raw) == expected
+
+
+# RSS's usual spelling takes a fast path in parse_date; each of these must read exactly as
+# email.utils reads it (what the general path uses), edge values and out-of-range ones included.
+RFC822_SPELLINGS = [
+    "Mon, 03 Aug 2026 18:44:55 +0000",
+    "Mon, 03 Aug 2026 18:44:55 -0000",
+    "Mon, 03 Aug 2026 18:44:55 +0530",
+    "Mon, 03 Aug 2026 02:15:00 -0800",
+    "Thu, 31 Dec 2026 23:59:59 -2359",
+    "Fri, 01 Jan 2027 00:00:00 +2359",
+    "03 Aug 2026 18:44:55 GMT",
+    "3 Aug 2026 18:44:55 UT",
+    "Mon, 3 Aug 2026 18:44:55 UTC",
+    "Mon, 03 Aug 2026 18:44:55 Z",
+    "Sat, 29 Feb 2028 12:00:00 +0100",
+    "Sun, 29 Feb 2026 12:00:00 +0100",  # no such day
+    "Mon, 03 Aug 2026 24:00:00 +0000",
+    "Mon, 03 Aug 0999 18:44:55 +0000",  # three-digit years are email.utils's to read
+    "Mon, 03 Aug 0026 18:44:55 +0000",
+    "Sat, 01 Jan 0001 00:30:00 +0100",
+    "Fri, 31 Dec 9999 23:30:00 -0100",  # past year 9999 in UTC
+]
+
+
+def _as_email_utils_reads_it(raw: str) -> datetime | None:
+    try:
+        parsed = email.utils.parsedate_to_datetime(raw)
+    except (ValueError, TypeError, IndexError, OverflowError):
+        return None
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+@pytest.mark.parametrize("raw", RFC822_SPELLINGS)
+def test_rfc822_dates_read_as_email_utils_reads_them(raw: str) -> None:
+    assert parse_date(raw) == _as_email_utils_reads_it(raw)
 
 
 def test_unparseable_date_is_kept_raw_not_fatal() -> None:

@@ -414,6 +414,36 @@ def test_lxml_layer_refuses_entities_even_without_the_prolog_check() -> None:
         list(rss_module.parse(io.BytesIO(XXE)))
 
 
+def test_a_document_whose_root_is_the_item_is_checked_for_entities_too() -> None:
+    # The check runs at the root's start, before the item test: a root that is itself the item
+    # (one <job> document) must not slip past it.
+    doc = b'<?xml version="1.0"?>\n<!DOCTYPE job [<!ENTITY x "y">]>\n<job><title>&x;</title></job>'
+    builds: list[str] = []
+    items = xml_module.iter_items(
+        io.BytesIO(doc),
+        lambda element: xml_module.local_name(element) == "job",
+        lambda element, position: builds.append(element.tag) or RawItem(position=position, title="t"),  # type: ignore[func-returns-value]
+    )
+    with pytest.raises(FeedParseError, match="DTD entity declarations are not allowed"):
+        list(items)
+    assert builds == []
+
+
+def test_an_item_inside_an_item_is_part_of_the_outer_one() -> None:
+    body = rss(
+        "<item><title>Outer</title><item><title>Inner</title><guid>in</guid></item><guid>out</guid></item>"
+        "<item><title>Next</title><guid>next</guid></item>"
+    )
+    items = list(parse_feed(io.BytesIO(body)))
+    assert [(i.title, i.guid, i.position) for i in items] == [("Outer", "out", 1), ("Next", "next", 2)]
+
+
+def test_text_of_reads_a_leaf_and_an_element_with_children_alike() -> None:
+    body = rss("<item><title>Plain &amp; simple</title><author>A <b>bold</b> name</author><guid>g</guid></item>")
+    parsed = only(body)
+    assert (parsed.title, parsed.author) == ("Plain & simple", "A bold name")
+
+
 def test_entity_text_inside_content_is_not_a_declaration() -> None:
     item = only(
         rss(

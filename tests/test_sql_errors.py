@@ -35,6 +35,16 @@ def test_a_value_the_driver_refuses_fails_its_record_not_the_batch() -> None:
     assert not is_unreachable(exc) and not is_transient(exc) and is_record_error(exc)
 
 
+def test_a_refused_value_whose_text_reads_like_a_broken_connection_still_fails_its_record() -> None:
+    # asyncpg quotes the value in its message: a job titled "Store closed" must not retry the batch.
+    # Its protocol raises this class (SQLSTATE 22000) for a value it cannot encode, so the SQLSTATE
+    # decides before any words are read.
+    exc = asyncpg.exceptions.DataError(
+        "invalid input for query argument $2: 'Store closed; another operation' (expected str, got int)"
+    )
+    assert not is_unreachable(exc) and not is_transient(exc) and is_record_error(exc)
+
+
 def test_a_client_limit_is_permanent() -> None:
     exc = asyncpg.InterfaceError("the number of query arguments cannot exceed 32767")
     assert not is_transient(exc) and not is_record_error(exc)

@@ -36,7 +36,7 @@ import operator
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -105,9 +105,11 @@ _BLOCK_TAGS = frozenset(
     {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "td", "th",
      "table", "section", "article", "blockquote", "pre", "hr", "dd", "dt"}
 )  # fmt: skip
-_BLOCK_NAMES = "|".join(sorted(_BLOCK_TAGS))
-_BLOCK_TAG = re.compile(rf"</?(?:{_BLOCK_NAMES})\b(?:[^>\"]|\"[^\"]*\")*>", re.IGNORECASE)
-_ANY_TAG = re.compile(r"<(?:[^>\"]|\"[^\"]*\")*>")
+# Tags as nh3 writes them: names in lower case, attribute values in double quotes (which may hold a
+# ">"). The patterns are unrolled (no alternation per character), which re runs ~20 % faster.
+_BLOCK_NAMES = "|".join(sorted(_BLOCK_TAGS, key=lambda name: (-len(name), name)))
+_BLOCK_TAG = re.compile(rf"</?(?:{_BLOCK_NAMES})\b[^>\"]*(?:\"[^\"]*\"[^>\"]*)*>")
+_ANY_TAG = re.compile(r"<[^>\"]*(?:\"[^\"]*\"[^>\"]*)*>")
 _NOT_A_NUMBER = re.compile(r"[^\d.\-]")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -457,11 +459,12 @@ def _cleaner(base_url: str | None) -> nh3.Cleaner:
 def html_to_text(markup: str) -> str:
     """Plain text of *sanitized* HTML; block elements become word breaks.
 
-    nh3 has already re-serialized the markup (balanced tags, double-quoted attributes, ``<`` in text
-    escaped), so stripping tags with a pattern is exact here and ~8x faster than parsing it again.
+    nh3 has already re-serialized the markup (balanced tags with lower-case names, double-quoted
+    attributes, ``<`` in text escaped), so stripping tags with a pattern is exact here and ~8x faster
+    than parsing it again. Control characters go once the tags are gone (the text is shorter then).
     """
-    text = _BLOCK_TAG.sub(" ", _CONTROL_CHARS.sub("", markup))
-    return " ".join(html.unescape(_ANY_TAG.sub("", text)).split())
+    text = _ANY_TAG.sub("", _BLOCK_TAG.sub(" ", markup))
+    return " ".join(html.unescape(_CONTROL_CHARS.sub("", text)).split())
 
 
 # ---------------------------------------------------------------- urls, dates, money
@@ -501,7 +504,9 @@ def parse_date(text: str) -> datetime | None:
     """UTC datetime from ISO 8601, naive ``YYYY-MM-DD HH:MM:SS`` (UTC), RFC 822, or a few common
     forms (:data:`_DATE_FORMATS`: US ``8/17/2010``, ``17.08.2010``, ``2024-01-01 10:00:00 UTC``); else ``None``."""
     value = text.strip()
-    parsed: datetime | None
+    parsed = _rfc822_common(value)
+    if parsed is not None:
+        return parsed
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -516,6 +521,32 @@ def parse_date(text: str) -> datetime | None:
     try:
         return parsed.astimezone(UTC)
     except OverflowError:
+        return None
+
+
+# RSS's usual date, "Mon, 03 Aug 2026 18:44:55 +0000": read directly, as email.utils reads it (which
+# costs ~10 µs an item); any other spelling, or a value out of range, takes the general path.
+_RFC822_COMMON = re.compile(
+    r"(?:[A-Z][a-z]{2}, )?(\d{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([1-9]\d{3}) "
+    r"([01]\d|2[0-3]):([0-5]\d):([0-5]\d) (?:([+-])([01]\d|2[0-3])([0-5]\d)|GMT|UTC|UT|Z)"
+)
+_MONTHS = {name: number for number, name in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1
+)}  # fmt: skip
+
+
+def _rfc822_common(value: str) -> datetime | None:
+    match = _RFC822_COMMON.fullmatch(value)
+    if match is None:
+        return None
+    day, month, year, hour, minute, second, sign, offset_h, offset_m = match.groups()
+    try:
+        local = datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), tzinfo=UTC)
+        if sign is None:
+            return local
+        offset = timedelta(hours=int(offset_h), minutes=int(offset_m))
+        return local - offset if sign == "+" else local + offset
+    except (ValueError, OverflowError):  # 31 Feb, or a shift past year 1 or 9999
         return None
 
 

@@ -27,6 +27,7 @@ declares ``xmlns:job_listing="<site URL>"``, a URI that differs per site.
 from __future__ import annotations
 
 import copy
+import functools
 import html
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -97,17 +98,27 @@ def iter_items(
 
     :raises FeedParseError: malformed XML or declared entities. Items yielded before stay yielded.
     """
-    events = etree.iterparse(stream, events=("end",), **_PARSER_OPTIONS)
+    events = etree.iterparse(stream, events=("start", "end"), **_PARSER_OPTIONS)
     position = 0
+    depth = 0  # inside an item: how many of its elements (itself included) are open
     checked = False
     try:
-        for _event, element in events:
-            if not checked:
-                _refuse_declared_entities(element)
-                checked = True
-            if _inside_item(element, is_item):
+        for event, element in events:
+            if event == "start":
+                if depth:
+                    depth += 1
+                    continue
+                if not checked:  # the root's start: the DTD is read by then
+                    _refuse_declared_entities(element)
+                    checked = True
+                if is_item(element):
+                    depth = 1
+                continue
+            if depth > 1:
+                depth -= 1
                 continue  # the item's children stay until the item itself is finished
-            if is_item(element):
+            if depth == 1:
+                depth = 0
                 position += 1
                 item = build(element, position)
                 _release(element)
@@ -122,10 +133,6 @@ def _refuse_declared_entities(element: Element) -> None:
     dtd = element.getroottree().docinfo.internalDTD
     if dtd is not None and any(True for _ in dtd.iterentities()):
         raise FeedParseError(ENTITY_DECLARATIONS_REFUSED)
-
-
-def _inside_item(element: Element, is_item: Callable[[Element], bool]) -> bool:
-    return any(is_item(ancestor) for ancestor in element.iterancestors())
 
 
 def _release(element: Element) -> None:
@@ -151,16 +158,21 @@ def _describe(exc: Exception) -> str:
 
 def namespace(element: Element) -> str | None:
     tag = element.tag
-    if isinstance(tag, str) and tag.startswith("{"):
-        return tag[1 : tag.index("}")]
-    return None
+    return _split_tag(tag)[0] if isinstance(tag, str) else None
 
 
 def local_name(element: Element) -> str:
     tag = element.tag
-    if not isinstance(tag, str):
-        return ""
-    return tag.rpartition("}")[2]
+    return _split_tag(tag)[1] if isinstance(tag, str) else ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _split_tag(tag: str) -> tuple[str | None, str]:
+    """``"{ns}local"`` → ``("ns", "local")``: a feed has a few dozen tags, read ~30 times an item."""
+    if tag.startswith("{"):
+        ns, _, local = tag[1:].partition("}")
+        return ns, local
+    return None, tag
 
 
 def qualified_name(element: Element) -> str:
@@ -171,7 +183,7 @@ def qualified_name(element: Element) -> str:
 
 def text_of(element: Element) -> str | None:
     """The element's text, XML-decoded only; ``None`` when it is blank."""
-    text = "".join(element.itertext())
+    text = (element.text or "") if len(element) == 0 else "".join(element.itertext())
     return text if text.strip() else None
 
 
