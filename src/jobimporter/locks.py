@@ -1,13 +1,16 @@
-"""Short critical sections shared by every process on one Redis: redis-py's ``Lock`` (a key holding a
-random token, with a time-to-live so a crashed holder cannot keep it)."""
+"""Critical sections shared by every process on one Redis: redis-py's ``Lock`` (a key holding a
+random token, with a time-to-live so a crashed holder cannot keep it), renewed while its holder lives,
+so a slow critical section (closing the entry of a very big feed) keeps it to the end."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
+from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, RedisError
 
 from jobimporter.errors import QueueError
@@ -34,9 +37,10 @@ class Locks:
         return int(await self._redis.delete(*keys)) if keys else 0
 
     @asynccontextmanager
-    async def held(self, name: str, *, ttl_s: float = 60.0, wait_s: float = 60.0) -> AsyncIterator[None]:
+    async def held(self, name: str, *, ttl_s: float = 20.0, wait_s: float = 60.0) -> AsyncIterator[None]:
         """Run the body holding ``name``: waits up to ``wait_s`` for it (``QueueError`` after that, or
-        when Redis is unreachable); the holder keeps it at most ``ttl_s``."""
+        when Redis is unreachable). The time-to-live is renewed every ``ttl_s / 3`` while the body
+        runs, so it bounds only how long a holder that died (killed, its host gone) keeps the lock."""
         lock = self._redis.lock(self._key(name), timeout=ttl_s, blocking_timeout=wait_s)
         try:
             acquired = await lock.acquire()
@@ -44,10 +48,25 @@ class Locks:
             raise QueueError(f"queue: could not take the lock {name!r}: {exc}") from exc
         if not acquired:
             raise QueueError(f"queue: the lock {name!r} was held by another process for {wait_s:g} s")
+        keeping = asyncio.create_task(_keep(lock, name, ttl_s / 3))
         try:
             yield
         finally:
+            keeping.cancel()
+            await asyncio.wait([keeping])  # a cancel of this task still comes through, unlike awaiting it
             try:
                 await lock.release()
             except (LockError, RedisError) as exc:  # it lapsed or Redis left: the body's work stands
                 log.warning("lock %r not released cleanly: %s", name, exc)
+
+
+async def _keep(lock: Lock, name: str, every_s: float) -> None:
+    """Reset the lock's time-to-live every ``every_s`` until cancelled, or until it is no longer ours
+    (it lapsed while this process could not renew it: Redis away, the event loop stalled)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await lock.reacquire()
+        except (LockError, RedisError) as exc:
+            log.warning("lock %r could not be renewed: %s", name, exc)
+            return
