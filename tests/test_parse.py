@@ -439,7 +439,9 @@ def test_an_item_inside_an_item_is_part_of_the_outer_one() -> None:
 
 
 def test_text_of_reads_a_leaf_and_an_element_with_children_alike() -> None:
-    body = rss("<item><title>Plain &amp; simple</title><author>A <b>bold</b> name</author><guid>g</guid></item>")
+    body = rss(
+        "<item><title>Plain &amp; simple</title><author>A <b>bold</b> name</author><guid>g</guid></item>"
+    )
     parsed = only(body)
     assert (parsed.title, parsed.author) == ("Plain & simple", "A bold name")
 

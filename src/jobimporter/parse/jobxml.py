@@ -22,6 +22,7 @@ Text is XML-decoded only (CDATA padding, entity-encoded HTML and all): normalize
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -72,6 +73,8 @@ _PLACE = ("city", "state", "region", "province", "county", "country", "countryco
 _SALARY_TEXT = ("salary", "salaryrange", "pay", "payrate", "compensation", "wage")
 _BY_KEY = {alias: target for target, aliases in (_SCALARS | _LISTS).items() for alias in aliases}
 _RANK = {alias: rank for aliases in (_SCALARS | _LISTS).values() for rank, alias in enumerate(aliases)}
+_SCALAR_OF = {alias: target for target, aliases in _SCALARS.items() for alias in aliases}
+_BARE_SALARY = frozenset({"min", "max", "from", "to", "unit"})  # a <salary> block's, not the job's
 _SEPARATORS = re.compile(r"[-_.]")
 _SCHEMA_REPR = re.compile(r"^\s*\{'@type': '[^']*', 'value': '(.*)'\}\s*$", re.DOTALL)
 
@@ -83,7 +86,12 @@ def parse(stream: BinaryIO, item_name: str) -> Iterator[RawItem]:
 
 def key_of(element: Element) -> str:
     """``JobTitle``, ``job_title``, ``job-title`` → ``jobtitle``."""
-    return _SEPARATORS.sub("", local_name(element).lower())
+    return _key_of_name(local_name(element))
+
+
+@functools.lru_cache(maxsize=1024)
+def _key_of_name(name: str) -> str:
+    return _SEPARATORS.sub("", name.lower())  # once per name: a feed has a few dozen
 
 
 def build_item(element: Element, position: int) -> RawItem:
@@ -103,13 +111,17 @@ def build_item(element: Element, position: int) -> RawItem:
 
 
 def _scalars(by_key: dict[str, list[Element]]) -> dict[str, Any]:
+    """Each field from the first of its aliases present with a value (an item has a dozen elements:
+    they are looked up by name, not the hundred aliases tried one by one)."""
+    present: dict[str, list[str]] = {}
+    for key in by_key:
+        target = _SCALAR_OF.get(key)
+        if target is not None and not (target.startswith("salary_") and key in _BARE_SALARY):
+            present.setdefault(target, []).append(key)
     found: dict[str, Any] = {}
-    for target, aliases in _SCALARS.items():
-        for alias in aliases:
-            elements = by_key.get(alias)
-            if elements and target.startswith("salary_") and alias in ("min", "max", "from", "to", "unit"):
-                continue  # bare min/max belong to a <salary> block, not to the job
-            value = _value(target, elements[0]) if elements else None
+    for target, keys in present.items():
+        for alias in sorted(keys, key=_RANK.__getitem__):
+            value = _value(target, by_key[alias][0])
             if value is not None:
                 found[target] = value
                 break
