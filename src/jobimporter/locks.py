@@ -32,7 +32,7 @@ class Locks:
     async def drop_orphans(self) -> int:
         """Delete every lock: only for a Redis that no live process uses (an embedded one this process
         has just started), whose locks were left by a process killed inside its critical section and
-        would otherwise hold up every run's closing until their time-to-live (60 s) ran out."""
+        would otherwise hold up every run's closing until their time-to-live (20 s) ran out."""
         keys = [key async for key in self._redis.scan_iter(match=self._key("*"))]
         return int(await self._redis.delete(*keys)) if keys else 0
 

@@ -73,7 +73,6 @@ _PLACE = ("city", "state", "region", "province", "county", "country", "countryco
 _SALARY_TEXT = ("salary", "salaryrange", "pay", "payrate", "compensation", "wage")
 _BY_KEY = {alias: target for target, aliases in (_SCALARS | _LISTS).items() for alias in aliases}
 _RANK = {alias: rank for aliases in (_SCALARS | _LISTS).values() for rank, alias in enumerate(aliases)}
-_SCALAR_OF = {alias: target for target, aliases in _SCALARS.items() for alias in aliases}
 _BARE_SALARY = frozenset({"min", "max", "from", "to", "unit"})  # a <salary> block's, not the job's
 _SEPARATORS = re.compile(r"[-_.]")
 _SCHEMA_REPR = re.compile(r"^\s*\{'@type': '[^']*', 'value': '(.*)'\}\s*$", re.DOTALL)
@@ -115,8 +114,8 @@ def _scalars(by_key: dict[str, list[Element]]) -> dict[str, Any]:
     they are looked up by name, not the hundred aliases tried one by one)."""
     present: dict[str, list[str]] = {}
     for key in by_key:
-        target = _SCALAR_OF.get(key)
-        if target is not None and not (target.startswith("salary_") and key in _BARE_SALARY):
+        target = _BY_KEY.get(key)
+        if target in _SCALARS and not (target.startswith("salary_") and key in _BARE_SALARY):
             present.setdefault(target, []).append(key)
     found: dict[str, Any] = {}
     for target, keys in present.items():

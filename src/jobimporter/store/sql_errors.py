@@ -15,7 +15,8 @@ from sqlalchemy import exc as sa_exc
 
 from jobimporter.errors import StoreError
 
-# asyncpg's client-side failures: a connection's state, or a value it cannot encode (DataError).
+# asyncpg's client-side failures (a connection's state, a client limit). A value it cannot encode
+# comes as asyncpg.exceptions.DataError, which carries SQLSTATE 22000 and is classified by it.
 _ASYNCPG_CLIENT_ERRORS = (asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)
 # What a driver may raise at us; OSError covers refused/reset connections, which asyncpg raises raw
 # while connecting.
