@@ -35,6 +35,16 @@ async def test_slots_are_reserved_first_come_first_served(limiter: HostLimiter) 
     assert other.go and other.wait_ms == 0  # another host is not held up
 
 
+async def test_a_reserved_slot_is_held_for_its_claim_and_comes_before_later_takes(
+    limiter: HostLimiter,
+) -> None:
+    reserved = await limiter.reserve("h")  # the host is idle: the slot is now, yet only reserved
+    quicker = await limiter.take("h")  # another job asks first
+    assert not quicker.go and quicker.slot_ms == reserved + INTERVAL_MS
+    claim = await limiter.claim("h", reserved)
+    assert claim.go and claim.wait_ms == 0 and claim.slot_ms >= reserved
+
+
 async def test_a_claim_at_its_slot_goes_and_an_early_one_keeps_its_place(limiter: HostLimiter) -> None:
     await limiter.take("h")
     reserved = await limiter.take("h")

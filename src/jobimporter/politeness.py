@@ -6,10 +6,12 @@ Jobicy answers 429 when its feeds are fetched in parallel; one request every 2 s
 holds across processes and machines, and both scripts read the clock of Redis itself, so workers
 with skewed clocks still agree:
 
-- ``take`` reserves the host's next free slot, first come first served (feed jobs are taken in
-  priority order, so slots follow it). A slot at most ``near_ms`` away is the caller's to use now; a
-  later one stays reserved for it while it steps aside (the feed job goes to BullMQ's delayed set
-  until its slot and frees its worker for other hosts);
+- ``take`` reserves the host's next free slot, first come first served. A slot at most ``near_ms``
+  away is the caller's to use now; a later one stays reserved for it while it steps aside (the feed
+  job goes to BullMQ's delayed set until its slot and frees its worker for other hosts);
+- ``reserve`` is ``take`` for a job not yet queued: a run reserves its high-priority feeds' slots
+  before it queues any job, so they come first at their hosts whichever worker is quicker to take
+  which job (three workers woken by one run take their first jobs within milliseconds);
 - ``claim`` is what a job that stepped aside calls when it wakes: it may go if the host has been
   quiet for an interval and is not held back; otherwise (it woke late and another request went, or
   a 429 came meanwhile) it gets a new reservation;
@@ -118,6 +120,10 @@ class HostLimiter:
         """Reserve ``host``'s next free slot."""
         return await self._run_lane(host)
 
+    async def reserve(self, host: str) -> int:
+        """Reserve ``host``'s next free slot, never to go now (``claim`` it later); the slot (Redis ms)."""
+        return (await self._run_lane(host, near_ms=-1)).slot_ms
+
     async def claim(self, host: str, slot_ms: int) -> Turn:
         """Use the slot reserved earlier (``take``'s ``slot_ms``), or, when the host is not free for
         it any more, get a new reservation."""
@@ -143,8 +149,9 @@ class HostLimiter:
                 return
             turn = await self.claim(host, turn.slot_ms)
 
-    async def _run_lane(self, host: str, *slot: str) -> Turn:
+    async def _run_lane(self, host: str, *slot: str, near_ms: int | None = None) -> Turn:
+        near = self.near_ms if near_ms is None else near_ms  # -1: a slot is never near, only reserved
         go, wait_ms, slot_ms = await self._lane(
-            keys=[self._prefix + host], args=[self.interval_ms, self.near_ms, *slot]
+            keys=[self._prefix + host], args=[self.interval_ms, near, *slot]
         )
         return Turn(go=bool(go), wait_ms=int(wait_ms), slot_ms=int(slot_ms))

@@ -22,6 +22,7 @@ from jobimporter.models import (
     utcnow,
 )
 from jobimporter.queue import FEED_JOB, feed_job_options
+from jobimporter.sources import publisher_host
 from jobimporter.store.base import EntryLifecycle
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,9 @@ async def start_run(ctx: ImportContext, feeds: Sequence[Feed], trigger: Trigger)
         run = ImportRun(run_id=run_id, trigger=trigger, started_at=now, feeds=entries)
         await ctx.store.create_run(run)
     await ctx.events.publish(RunStarted(run_id=run_id, trigger=trigger.value, feeds=len(entries)))
-    jobs = [
-        feed_job(e, f, ctx) for e, f in zip(entries, feeds, strict=True) if e.status is EntryStatus.QUEUED
-    ]
+    queued = [(e, f) for e, f in zip(entries, feeds, strict=True) if e.status is EntryStatus.QUEUED]
+    slots = await _first_slots(ctx, queued)
+    jobs = [feed_job(e, f, ctx, host_slot=slots.get(e.id)) for e, f in queued]
     if jobs:
         await ctx.queues.feeds.addBulk(jobs)
     log.info(
@@ -57,6 +58,14 @@ async def start_run(ctx: ImportContext, feeds: Sequence[Feed], trigger: Trigger)
     if not jobs:
         await finish_run_if_done(ctx, run_id)
     return run
+
+
+async def _first_slots(ctx: ImportContext, queued: Sequence[tuple[ImportEntry, Feed]]) -> dict[str, int]:
+    """Each high-priority feed's slot at its host, by entry id, reserved in order before any job is
+    queued: feed jobs are taken in priority order, but the workers that take them ask for slots in
+    whatever order they get to it."""
+    high = [(e, f) for e, f in queued if f.priority is Priority.HIGH]
+    return {e.id: await ctx.limiter.reserve(publisher_host(f.url)) for e, f in high}
 
 
 async def busy_runs(ctx: ImportContext, feed_ids: Sequence[str]) -> dict[str, ImportRun]:
@@ -81,8 +90,11 @@ def _entry(run_id: str, feed: Feed, busy_in: ImportRun | None, now: datetime) ->
     )
 
 
-def feed_job(entry: ImportEntry, feed: Feed, ctx: ImportContext) -> dict[str, object]:
-    data = {
+def feed_job(
+    entry: ImportEntry, feed: Feed, ctx: ImportContext, *, host_slot: int | None = None
+) -> dict[str, object]:
+    """A feed job to queue; ``host_slot``, a slot reserved at the feed's host for its first attempt."""
+    data: dict[str, object] = {
         "run_id": entry.run_id,
         "entry_id": entry.id,
         "feed_id": feed.id,
@@ -91,6 +103,8 @@ def feed_job(entry: ImportEntry, feed: Feed, ctx: ImportContext) -> dict[str, ob
         "format": feed.format.value,
         "priority": feed.priority.value,
     }
+    if host_slot is not None:
+        data.update(host_slot=host_slot, host_slot_attempt=0)
     return {"name": FEED_JOB, "data": data, "opts": feed_job_options(entry.id, feed.priority, ctx.policy)}
 
 

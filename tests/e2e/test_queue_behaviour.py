@@ -12,8 +12,10 @@ import pytest
 from fixtures.wpjm import load_real_jobs, render_feed
 from jobimporter.config import Settings
 from jobimporter.models import EntryStatus, FeedSource, ImportRun, Priority, RunStatus, Trigger
+from jobimporter.queue import feed_job_id
 from jobimporter.runs import start_run, wait_for_run
 from jobimporter.runtime import Runtime
+from jobimporter.sources import publisher_host
 
 pytestmark = [pytest.mark.e2e, pytest.mark.external_service]
 
@@ -54,6 +56,38 @@ async def test_high_priority_feeds_are_fetched_first(tmp_path: Path, redis_url: 
     assert run.status is RunStatus.COMPLETED
     order = [r.path for r in feeds.requests]
     assert order[0] == "/premium", order  # listed last, enqueued last, fetched first
+
+
+async def test_a_run_reserves_its_high_priority_feeds_first_slots_before_queueing(
+    tmp_path: Path, redis_url: str, feeds: Any
+) -> None:
+    """At the default interval, on one host: the premium feed's slot is reserved when the run starts,
+    so a worker that asks for that host first (here: asking from outside, before any worker runs)
+    gets the slot after it, and the premium feed is still fetched first."""
+    body = render_feed(load_real_jobs()[:2], title="t", link="https://jobicy.com")
+    names = ["normal0", "normal1", "premium"]
+    for name in names:
+        feeds.route(f"/{name}", body=body)
+    sources = [
+        FeedSource(
+            name=n, url=feeds.url(f"/{n}"), priority=Priority.HIGH if n == "premium" else Priority.NORMAL
+        )
+        for n in names
+    ]
+    settings = settings_for(tmp_path, redis_url, host_interval_s=Settings().host_interval_s)
+    async with Runtime(settings, workers=False) as producer:
+        after = await producer.ctx.events.last_id()
+        run = await start_run(producer.ctx, await producer.ctx.store.sync_feeds(sources), Trigger.CLI)
+        premium = next(e for e in run.feeds if e.name == "premium")
+        job = await producer.ctx.queues.feeds.getJob(feed_job_id(premium.id))
+        assert job.data["host_slot_attempt"] == 0
+        quicker = await producer.ctx.limiter.take(publisher_host(premium.url))
+        assert not quicker.go and quicker.slot_ms == job.data["host_slot"] + producer.ctx.limiter.interval_ms
+        async with Runtime(settings, workers=True) as consumer:
+            done = await asyncio.wait_for(wait_for_run(consumer.ctx, run.run_id, after), 60)
+
+    assert done.status is RunStatus.COMPLETED, [(e.name, e.status, e.error) for e in done.feeds]
+    assert feeds.requests[0].path == "/premium"
 
 
 async def test_one_request_per_host_per_interval_across_workers(
