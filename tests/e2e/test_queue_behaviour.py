@@ -40,17 +40,20 @@ async def import_all(
             return await asyncio.wait_for(wait_for_run(consumer.ctx, run.run_id, after), 60)
 
 
-async def test_high_priority_feeds_are_fetched_first(tmp_path: Path, redis_url: str, feeds: Any) -> None:
+def normal_feeds_then_premium(feeds: Any, *, normal: int) -> list[FeedSource]:
+    """``normal`` feeds, then one high-priority feed (``/premium``), all on the local feed server."""
     body = render_feed(load_real_jobs()[:3], title="t", link="https://jobicy.com")
-    names = [f"normal{i}" for i in range(4)] + ["premium"]
+    names = [f"normal{i}" for i in range(normal)] + ["premium"]
     for name in names:
         feeds.route(f"/{name}", body=body)
-    sources = [
-        FeedSource(
-            name=n, url=feeds.url(f"/{n}"), priority=Priority.HIGH if n == "premium" else Priority.NORMAL
-        )
-        for n in names
+    priority = {"premium": Priority.HIGH}
+    return [
+        FeedSource(name=n, url=feeds.url(f"/{n}"), priority=priority.get(n, Priority.NORMAL)) for n in names
     ]
+
+
+async def test_high_priority_feeds_are_fetched_first(tmp_path: Path, redis_url: str, feeds: Any) -> None:
+    sources = normal_feeds_then_premium(feeds, normal=4)
     run = await import_all(settings_for(tmp_path, redis_url, concurrency=1), sources)
 
     assert run.status is RunStatus.COMPLETED
@@ -64,16 +67,7 @@ async def test_a_run_reserves_its_high_priority_feeds_first_slots_before_queuein
     """At the default interval, on one host: the premium feed's slot is reserved when the run starts,
     so a worker that asks for that host first (here: asking from outside, before any worker runs)
     gets the slot after it, and the premium feed is still fetched first."""
-    body = render_feed(load_real_jobs()[:2], title="t", link="https://jobicy.com")
-    names = ["normal0", "normal1", "premium"]
-    for name in names:
-        feeds.route(f"/{name}", body=body)
-    sources = [
-        FeedSource(
-            name=n, url=feeds.url(f"/{n}"), priority=Priority.HIGH if n == "premium" else Priority.NORMAL
-        )
-        for n in names
-    ]
+    sources = normal_feeds_then_premium(feeds, normal=2)
     settings = settings_for(tmp_path, redis_url, host_interval_s=Settings().host_interval_s)
     async with Runtime(settings, workers=False) as producer:
         after = await producer.ctx.events.last_id()
